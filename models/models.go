@@ -1,0 +1,200 @@
+// Package models defines the networks sgdyn trains — a CIFAR-10 CNN, a causal
+// character transformer, an MLP and linear regression — as Gorgonia graphs
+// behind one flat-parameter interface.
+//
+// Probes and ensembles see a model only as a point w in R^P: they read and
+// write the parameters as one []float64 and ask for the gradient of the mean
+// loss over any batch. How the model is built in Gorgonia stays in here.
+package models
+
+import (
+	"fmt"
+
+	"github.com/sgdyn/sgdyn/data"
+)
+
+// Model is a differentiable loss over a flat parameter vector.
+//
+// A Model is not safe for concurrent use: each replica of an ensemble owns
+// its own Model.
+type Model interface {
+	// NumParams is P, the length of the flat parameter vector.
+	NumParams() int
+	// Tensors lists the parameter tensors in flat-vector order.
+	Tensors() []TensorInfo
+	// Params copies the current parameters into dst (len P).
+	Params(dst []float64)
+	// SetParams replaces the parameters with src (len P), rounding to the
+	// model's float type.
+	SetParams(src []float64)
+	// Grad returns the mean loss over b and writes its gradient into grad
+	// (len P). Large batches are processed in chunks; the result is the
+	// exact mean over all of b.
+	Grad(b *data.Batch, grad []float64) (float64, error)
+	// Eval returns the mean loss over b and, for classifiers, the number of
+	// correct predictions.
+	Eval(b *data.Batch) (Eval, error)
+	// DType is "float32" or "float64".
+	DType() string
+}
+
+// Eval is the result of evaluating a model on a batch.
+type Eval struct {
+	Loss    float64 // mean loss per example (per token for text)
+	Correct int     // correct argmax predictions (0 for regression)
+	Count   int     // predictions scored (0 for regression)
+}
+
+// TensorInfo describes one parameter tensor's place in the flat vector.
+type TensorInfo struct {
+	Name   string
+	Shape  []int
+	Offset int // index of its first element in the flat vector
+	Size   int
+}
+
+// Config selects and sizes a model. Dimensions that the data determine
+// (input size, classes, vocabulary) come from Shape instead.
+type Config struct {
+	Kind        string            `yaml:"kind" json:"kind"`   // cnn, transformer, mlp, linreg
+	DType       string            `yaml:"dtype" json:"dtype"` // float32 (default) or float64
+	CNN         CNNConfig         `yaml:"cnn" json:"cnn"`
+	Transformer TransformerConfig `yaml:"transformer" json:"transformer"`
+	MLP         MLPConfig         `yaml:"mlp" json:"mlp"`
+	// Chunk is the largest number of examples run through the graph at
+	// once; bigger batches are split so memory stays bounded. 0 means 256.
+	Chunk int `yaml:"chunk" json:"chunk"`
+}
+
+// CNNConfig sizes the CIFAR-10 CNN: three 3x3 conv+ReLU+2x2-max-pool stages
+// of Width, 2*Width and 4*Width channels, then a ReLU hidden layer of Hidden
+// units and the 10-way output. No BatchNorm: it would make each example's
+// loss depend on the rest of its batch.
+type CNNConfig struct {
+	Width  int `yaml:"width" json:"width"`   // default 16
+	Hidden int `yaml:"hidden" json:"hidden"` // default 64
+}
+
+// TransformerConfig sizes the causal character transformer.
+type TransformerConfig struct {
+	Layers  int `yaml:"layers" json:"layers"`   // default 2
+	Width   int `yaml:"width" json:"width"`     // model width d, default 64
+	Heads   int `yaml:"heads" json:"heads"`     // default 4; must divide Width
+	Context int `yaml:"context" json:"context"` // sequence length T, default 64
+}
+
+// MLPConfig sizes the multi-layer perceptron.
+type MLPConfig struct {
+	Hidden     []int  `yaml:"hidden" json:"hidden"`         // default [64]
+	Activation string `yaml:"activation" json:"activation"` // tanh (default) or relu
+}
+
+// Shape is what the data set tells a model about its inputs and outputs.
+type Shape struct {
+	Inputs  int   // features per example (mlp, linreg)
+	Image   []int // C, H, W (cnn)
+	Classes int   // output classes (cnn, mlp)
+	Vocab   int   // vocabulary size (transformer)
+}
+
+// WithDefaults returns c with every unset field at its documented default.
+func (c Config) WithDefaults() Config {
+	if c.DType == "" {
+		c.DType = "float32"
+	}
+	if c.Chunk == 0 {
+		c.Chunk = 256
+	}
+	if c.CNN.Width == 0 {
+		c.CNN.Width = 16
+	}
+	if c.CNN.Hidden == 0 {
+		c.CNN.Hidden = 64
+	}
+	t := &c.Transformer
+	if t.Layers == 0 {
+		t.Layers = 2
+	}
+	if t.Width == 0 {
+		t.Width = 64
+	}
+	if t.Heads == 0 {
+		t.Heads = 4
+	}
+	if t.Context == 0 {
+		t.Context = 64
+	}
+	if c.MLP.Hidden == nil {
+		c.MLP.Hidden = []int{64}
+	}
+	if c.MLP.Activation == "" {
+		c.MLP.Activation = "tanh"
+	}
+	return c
+}
+
+// Validate reports the first invalid setting in c (after defaults).
+func (c Config) Validate() error {
+	switch c.Kind {
+	case "cnn", "transformer", "mlp", "linreg":
+	case "":
+		return fmt.Errorf("model kind not set (want cnn, transformer, mlp or linreg)")
+	default:
+		return fmt.Errorf("unknown model kind %q (want cnn, transformer, mlp or linreg)", c.Kind)
+	}
+	if c.DType != "float32" && c.DType != "float64" {
+		return fmt.Errorf("model dtype %q: want float32 or float64", c.DType)
+	}
+	if c.Chunk < 1 {
+		return fmt.Errorf("model chunk %d: must be positive", c.Chunk)
+	}
+	switch c.Kind {
+	case "cnn":
+		if c.CNN.Width < 1 || c.CNN.Hidden < 1 {
+			return fmt.Errorf("cnn width %d and hidden %d must be positive", c.CNN.Width, c.CNN.Hidden)
+		}
+	case "transformer":
+		t := c.Transformer
+		if t.Layers < 1 || t.Width < 1 || t.Heads < 1 || t.Context < 1 {
+			return fmt.Errorf("transformer layers, width, heads and context must be positive (got %d, %d, %d, %d)", t.Layers, t.Width, t.Heads, t.Context)
+		}
+		if t.Width%t.Heads != 0 {
+			return fmt.Errorf("transformer width %d is not divisible by heads %d", t.Width, t.Heads)
+		}
+	case "mlp":
+		for _, h := range c.MLP.Hidden {
+			if h < 1 {
+				return fmt.Errorf("mlp hidden sizes %v must be positive", c.MLP.Hidden)
+			}
+		}
+		if c.MLP.Activation != "tanh" && c.MLP.Activation != "relu" {
+			return fmt.Errorf("mlp activation %q: want tanh or relu", c.MLP.Activation)
+		}
+	}
+	return nil
+}
+
+// New builds the model c describes for data of the given shape, with
+// parameters initialised from seed. Equal arguments give equal parameters.
+func New(c Config, s Shape, seed uint64) (Model, error) {
+	c = c.WithDefaults()
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	var a arch
+	var err error
+	switch c.Kind {
+	case "cnn":
+		a, err = newCNN(c.CNN, s)
+	case "transformer":
+		a, err = newTransformer(c.Transformer, s)
+	case "mlp":
+		a, err = newMLP(c.MLP, s)
+	case "linreg":
+		a, err = newLinReg(s)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", c.Kind, err)
+	}
+	return newGraphModel(a, c.DType, c.Chunk, seed)
+}
