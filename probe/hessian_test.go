@@ -1,0 +1,249 @@
+package probe
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/sgdyn/sgdyn/data"
+	"github.com/sgdyn/sgdyn/models"
+)
+
+func randomBatch(rng *rand.Rand, n, d, classes int) *data.Batch {
+	b := &data.Batch{N: n, X: make([]float64, n*d), Labels: make([]int, n), Targets: make([]float64, n)}
+	for i := range b.X {
+		b.X[i] = rng.NormFloat64()
+	}
+	for i := range b.Labels {
+		b.Labels[i] = rng.IntN(classes)
+		b.Targets[i] = rng.NormFloat64()
+	}
+	return b
+}
+
+func randomUnit(rng *rand.Rand, p int) []float64 {
+	v := make([]float64, p)
+	var s float64
+	for i := range v {
+		v[i] = rng.NormFloat64()
+		s += v[i] * v[i]
+	}
+	for i := range v {
+		v[i] /= math.Sqrt(s)
+	}
+	return v
+}
+
+func newModel(t *testing.T, c models.Config, s models.Shape) (models.Model, []float64) {
+	t.Helper()
+	c.DType = "float64"
+	m, err := models.New(c, s, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := make([]float64, m.NumParams())
+	m.Params(w)
+	return m, w
+}
+
+// TestHessianLinRegExact compares the finite-difference HVP of least squares
+// with its exact Hessian X^T X / n.
+func TestHessianLinRegExact(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 1))
+	const n, d = 50, 8
+	b := randomBatch(rng, n, d, 2)
+	m, w := newModel(t, models.Config{Kind: "linreg"}, models.Shape{Inputs: d})
+	for i := range w {
+		w[i] = rng.NormFloat64()
+	}
+	h, err := NewHessian(m, b, w, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := mat.NewDense(n, d, b.X)
+	var exact mat.Dense
+	exact.Mul(x.T(), x)
+	exact.Scale(1/float64(n), &exact)
+	for trial := 0; trial < 5; trial++ {
+		v := randomUnit(rng, d)
+		for i := range v {
+			v[i] *= 3 // the step must scale with ||v||
+		}
+		got := make([]float64, d)
+		if err := h.Apply(got, v); err != nil {
+			t.Fatal(err)
+		}
+		want := mat.NewVecDense(d, nil)
+		want.MulVec(&exact, mat.NewVecDense(d, v))
+		if e := relDiff(got, want.RawVector().Data); e > 1e-8 {
+			t.Errorf("HVP relative error %g > 1e-8", e)
+		}
+	}
+	// Apply must leave the model at the reference point.
+	now := make([]float64, d)
+	m.Params(now)
+	if relDiff(now, w) != 0 {
+		t.Error("Apply moved the model's parameters")
+	}
+}
+
+// TestHessianMLPAgainstHigherOrder builds the dense Hessian of a tanh MLP
+// from central-difference HVPs and compares it with a fourth-order stencil
+// of exact gradients, then checks Lanczos against the dense spectrum.
+func TestHessianMLPAgainstHigherOrder(t *testing.T) {
+	rng := rand.New(rand.NewPCG(2, 2))
+	b := randomBatch(rng, 40, 6, 4)
+	m, w := newModel(t, models.Config{Kind: "mlp", MLP: models.MLPConfig{Hidden: []int{12, 8}}}, models.Shape{Inputs: 6, Classes: 4})
+	p := m.NumParams()
+	if p < 150 {
+		t.Fatalf("want a few hundred parameters, have %d", p)
+	}
+	h, err := NewHessian(m, b, w, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, asym, err := DenseMatrix(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Fourth-order stencil: (-g(2e) + 8 g(e) - 8 g(-e) + g(-2e)) / (12 e).
+	const e = 1e-3
+	ref := mat.NewDense(p, p, nil)
+	g := make([]float64, p)
+	wp := make([]float64, p)
+	for j := 0; j < p; j++ {
+		col := make([]float64, p)
+		for _, s := range []struct{ k, c float64 }{{2, -1}, {1, 8}, {-1, -8}, {-2, 1}} {
+			copy(wp, w)
+			wp[j] += s.k * e
+			m.SetParams(wp)
+			if _, err := m.Grad(b, g); err != nil {
+				t.Fatal(err)
+			}
+			for i := range col {
+				col[i] += s.c * g[i] / (12 * e)
+			}
+		}
+		ref.SetCol(j, col)
+	}
+	m.SetParams(w)
+	var diff mat.Dense
+	diff.Sub(a, ref)
+	rel := mat.Norm(&diff, 2) / mat.Norm(ref, 2)
+	if rel > 1e-6 {
+		t.Errorf("dense Hessian from HVPs differs from the 4th-order stencil by %g (relative, Frobenius) > 1e-6", rel)
+	}
+	if asym > 1e-6*mat.Norm(ref, math.Inf(1)) {
+		t.Errorf("HVP Hessian asymmetry %g is too large", asym)
+	}
+
+	vals, _, err := DenseEigen(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Lanczos(h, LanczosOptions{Top: 5, Bottom: 2, Seed: 1, Tol: 1e-8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, pair := range res.Top {
+		want := vals[len(vals)-1-i]
+		if math.Abs(pair.Value-want) > 1e-6*math.Abs(vals[len(vals)-1]) {
+			t.Errorf("Lanczos top %d = %.10g, dense %.10g", i, pair.Value, want)
+		}
+	}
+	for i, pair := range res.Bottom {
+		if math.Abs(pair.Value-vals[i]) > 1e-6*math.Abs(vals[len(vals)-1]) {
+			t.Errorf("Lanczos bottom %d = %.10g, dense %.10g", i, pair.Value, vals[i])
+		}
+	}
+	t.Logf("P=%d, Lanczos used %d HVPs (dense: %d)", p, res.Applies, p)
+}
+
+// TestMinibatchNoiseMatchesExact compares the minibatch noise estimates with
+// their exact values: with replacement, a batch of b examples has
+// Var(u . g_B) = Var_n(u . g_n) / b and likewise for the curvature.
+func TestMinibatchNoiseMatchesExact(t *testing.T) {
+	rng := rand.New(rand.NewPCG(4, 4))
+	const n, batch = 16, 3
+	full := randomBatch(rng, n, 5, 3)
+	ds := &batchDataset{full}
+	m, w := newModel(t, models.Config{Kind: "mlp", MLP: models.MLPConfig{Hidden: []int{6}}}, models.Shape{Inputs: 5, Classes: 3})
+	p := m.NumParams()
+	u := randomUnit(rng, p)
+	// The softmax shift symmetry: the uniform output-bias direction.
+	null := make([]float64, p)
+	for _, ti := range m.Tensors() {
+		if ti.Name == "out.bias" {
+			for i := ti.Offset; i < ti.Offset+ti.Size; i++ {
+				null[i] = 1 / math.Sqrt(float64(ti.Size))
+			}
+		}
+	}
+	dirs := [][]float64{u, null}
+
+	// Exact population values from per-example quantities.
+	gs, cs := make([]float64, n), make([]float64, n)
+	var one data.Batch
+	hv := make([]float64, p)
+	for k := 0; k < n; k++ {
+		ds.Fill(&one, []int{k})
+		h, err := NewHessian(m, &one, w, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gs[k] = dot(u, h.Grad0)
+		h.Apply(hv, u)
+		cs[k] = dot(u, hv)
+	}
+	popVar := func(x []float64) float64 {
+		_, v, _ := varianceWithError(x)
+		return v * float64(len(x)-1) / float64(len(x))
+	}
+	wantC, wantS2 := popVar(gs)/batch, popVar(cs)/batch
+
+	got, err := MinibatchNoise(m, ds, w, dirs, NoiseOptions{Batches: 800, BatchSize: batch, Sampling: data.WithReplacement, Seed: 9}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := math.Abs(got[0].C - wantC); d > 4*got[0].CErr {
+		t.Errorf("c = %g +- %g, exact %g", got[0].C, got[0].CErr, wantC)
+	}
+	if d := math.Abs(got[0].S2 - wantS2); d > 4*got[0].S2Err {
+		t.Errorf("s2 = %g +- %g, exact %g", got[0].S2, got[0].S2Err, wantS2)
+	}
+	if got[0].CErr > 0.2*wantC || got[0].CErr <= 0 {
+		t.Errorf("standard error %g implausible for c = %g over 800 batches", got[0].CErr, wantC)
+	}
+	flags, _ := FlagNulls([]float64{got[0].C, got[1].C}, 0)
+	if !flags[1] || flags[0] {
+		t.Errorf("null flags %v for c = %g (random) and %g (output-bias shift), want [false true]", flags, got[0].C, got[1].C)
+	}
+}
+
+// batchDataset serves the examples of one pre-filled batch.
+type batchDataset struct{ b *data.Batch }
+
+func (d *batchDataset) Len() int { return d.b.N }
+func (d *batchDataset) Fill(dst *data.Batch, idx []int) {
+	k := len(d.b.X) / d.b.N
+	dst.N = len(idx)
+	dst.X = dst.X[:0]
+	dst.Labels = dst.Labels[:0]
+	dst.Targets = dst.Targets[:0]
+	for _, i := range idx {
+		dst.X = append(dst.X, d.b.X[i*k:(i+1)*k]...)
+		dst.Labels = append(dst.Labels, d.b.Labels[i])
+		dst.Targets = append(dst.Targets, d.b.Targets[i])
+	}
+}
+
+func relDiff(a, b []float64) float64 {
+	var num, den float64
+	for i := range a {
+		num += (a[i] - b[i]) * (a[i] - b[i])
+		den += b[i] * b[i]
+	}
+	return math.Sqrt(num / den)
+}
