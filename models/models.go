@@ -58,9 +58,9 @@ type TensorInfo struct {
 type Config struct {
 	Kind        string            `yaml:"kind" json:"kind"`   // cnn, transformer, mlp, linreg
 	DType       string            `yaml:"dtype" json:"dtype"` // float32 (default) or float64
-	CNN         CNNConfig         `yaml:"cnn" json:"cnn"`
-	Transformer TransformerConfig `yaml:"transformer" json:"transformer"`
-	MLP         MLPConfig         `yaml:"mlp" json:"mlp"`
+	CNN         CNNConfig         `yaml:"cnn,omitempty" json:"cnn,omitzero"`
+	Transformer TransformerConfig `yaml:"transformer,omitempty" json:"transformer,omitzero"`
+	MLP         MLPConfig         `yaml:"mlp,omitempty" json:"mlp,omitzero"`
 	// Chunk is the largest number of examples run through the graph at
 	// once; bigger batches are split so memory stays bounded. 0 means 256.
 	Chunk int `yaml:"chunk" json:"chunk"`
@@ -97,7 +97,9 @@ type Shape struct {
 	Vocab   int   // vocabulary size (transformer)
 }
 
-// WithDefaults returns c with every unset field at its documented default.
+// WithDefaults returns c with every unset field of its kind at its
+// documented default. The sections of other kinds are cleared, so a
+// resolved config says only what the model uses.
 func (c Config) WithDefaults() Config {
 	if c.DType == "" {
 		c.DType = "float32"
@@ -105,30 +107,40 @@ func (c Config) WithDefaults() Config {
 	if c.Chunk == 0 {
 		c.Chunk = 256
 	}
-	if c.CNN.Width == 0 {
-		c.CNN.Width = 16
-	}
-	if c.CNN.Hidden == 0 {
-		c.CNN.Hidden = 64
-	}
-	t := &c.Transformer
-	if t.Layers == 0 {
-		t.Layers = 2
-	}
-	if t.Width == 0 {
-		t.Width = 64
-	}
-	if t.Heads == 0 {
-		t.Heads = 4
-	}
-	if t.Context == 0 {
-		t.Context = 64
-	}
-	if c.MLP.Hidden == nil {
-		c.MLP.Hidden = []int{64}
-	}
-	if c.MLP.Activation == "" {
-		c.MLP.Activation = "tanh"
+	cnn, tr, mlp := c.CNN, c.Transformer, c.MLP
+	c.CNN, c.Transformer, c.MLP = CNNConfig{}, TransformerConfig{}, MLPConfig{}
+	switch c.Kind {
+	case "cnn":
+		c.CNN = cnn
+		if c.CNN.Width == 0 {
+			c.CNN.Width = 16
+		}
+		if c.CNN.Hidden == 0 {
+			c.CNN.Hidden = 64
+		}
+	case "transformer":
+		c.Transformer = tr
+		t := &c.Transformer
+		if t.Layers == 0 {
+			t.Layers = 2
+		}
+		if t.Width == 0 {
+			t.Width = 64
+		}
+		if t.Heads == 0 {
+			t.Heads = 4
+		}
+		if t.Context == 0 {
+			t.Context = 64
+		}
+	case "mlp":
+		c.MLP = mlp
+		if c.MLP.Hidden == nil {
+			c.MLP.Hidden = []int{64}
+		}
+		if c.MLP.Activation == "" {
+			c.MLP.Activation = "tanh"
+		}
 	}
 	return c
 }

@@ -1,0 +1,150 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/sgdyn/sgdyn/train"
+)
+
+func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("train", "train [--config FILE] [--run DIR] [flags]", stderr)
+	configPath := fs.String("config", "", "YAML config `file` (see configs/README.md); flags override it")
+	runDir := fs.String("run", "", "run `directory`; an existing run is continued (default runs/<model>-<time>)")
+	kind := fs.String("model", "", "model: cnn, transformer, mlp or linreg (default transformer)")
+	dataPath := fs.String("data", "", "CIFAR-10 `dir`, or text or CSV file (text defaults to the embedded corpus)")
+	dataKind := fs.String("data-kind", "", "cifar10, text, regression or classification (default: from the model)")
+	dtype := fs.String("dtype", "", "float32 or float64")
+	lr := fs.Float64("lr", 0, "learning rate")
+	batch := fs.Int("batch", 0, "batch size")
+	steps := fs.Int64("steps", 0, "total SGD steps (a continued run may raise it)")
+	epochs := fs.Float64("epochs", 0, "total epochs, converted to steps (instead of --steps)")
+	sampling := fs.String("sampling", "", "minibatch sampling: with or without replacement")
+	seed := fs.Uint64("seed", 0, "seed of the initialisation and the minibatch stream")
+	limit := fs.Int("limit", 0, "use only the first N training examples")
+	evalEvery := fs.Int64("eval-every", 0, "steps between validation evaluations")
+	ckptEvery := fs.Int64("checkpoint-every", 0, "steps between checkpoints")
+	skipSums := fs.Bool("skip-checksums", false, "skip CIFAR-10 SHA-1 verification")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+
+	// Layers of settings: model defaults, then the run directory's saved
+	// config or a --config file, then flags.
+	var c train.Config
+	var err error
+	saved := ""
+	if *runDir != "" {
+		saved = filepath.Join(*runDir, train.ConfigFile)
+		if _, statErr := os.Stat(saved); statErr != nil {
+			saved = ""
+		}
+	}
+	switch {
+	case saved != "" && *configPath != "":
+		return fmt.Errorf("--config given for %s, which already has its config; drop --config to continue it", *runDir)
+	case saved != "":
+		c, err = train.LoadConfig(saved)
+	case *configPath != "":
+		c, err = train.LoadConfig(*configPath)
+	default:
+		k := *kind
+		if k == "" {
+			k = "transformer"
+		}
+		c = train.DefaultConfig(k)
+	}
+	if err != nil {
+		return err
+	}
+	if set["model"] && *kind != c.Model.Kind {
+		if saved != "" || *configPath != "" {
+			return fmt.Errorf("--model %s contradicts the config's model %q", *kind, c.Model.Kind)
+		}
+	}
+	if set["data"] {
+		c.Data.Path = *dataPath
+	}
+	if set["data-kind"] {
+		c.Data.Kind = *dataKind
+	}
+	if set["dtype"] {
+		c.Model.DType = *dtype
+	}
+	if set["lr"] {
+		c.SGD.LR = *lr
+	}
+	if set["batch"] {
+		c.SGD.Batch = *batch
+	}
+	if set["steps"] {
+		c.SGD.Steps = *steps
+	}
+	if set["sampling"] {
+		c.SGD.Sampling = *sampling
+	}
+	if set["seed"] {
+		c.Seed = *seed
+	}
+	if set["limit"] {
+		c.Data.Limit = *limit
+	}
+	if set["eval-every"] {
+		c.SGD.EvalEvery = *evalEvery
+	}
+	if set["checkpoint-every"] {
+		c.SGD.CheckpointEvery = *ckptEvery
+	}
+	if set["skip-checksums"] {
+		c.Data.SkipChecksums = *skipSums
+	}
+	if set["epochs"] {
+		if set["steps"] {
+			return errors.New("give --steps or --epochs, not both")
+		}
+		if !(*epochs > 0) {
+			return fmt.Errorf("--epochs %g: must be positive", *epochs)
+		}
+		ds, err := train.LoadData(c.WithDefaults())
+		if err != nil {
+			return err
+		}
+		if c.SGD.Batch < 1 {
+			return fmt.Errorf("batch size %d: must be positive", c.SGD.Batch)
+		}
+		c.SGD.Steps = int64(*epochs * float64(ds.Train.Len()) / float64(c.SGD.Batch))
+	}
+	dir := *runDir
+	if dir == "" {
+		dir = filepath.Join("runs", fmt.Sprintf("%s-%s", c.Model.Kind, time.Now().Format("20060102-150405")))
+	}
+
+	fmt.Fprintf(stdout, "run %s: %s, lr %g, batch %d, %d steps\n", dir, c.Model.Kind, c.SGD.LR, c.SGD.Batch, c.SGD.Steps)
+	t0 := time.Now()
+	res, err := train.Train(ctx, dir, c, train.Options{Progress: stderr})
+	if err != nil {
+		return err
+	}
+	if res.Resumed > 0 {
+		fmt.Fprintf(stdout, "continued from step %d\n", res.Resumed)
+	}
+	if res.Resumed >= res.Steps {
+		fmt.Fprintf(stdout, "already complete at step %d\n", res.Steps)
+		return nil
+	}
+	line := fmt.Sprintf("done: %d steps in %s; validation loss %.4f", res.Steps, time.Since(t0).Round(time.Second), res.Val.Loss)
+	if res.Val.Count > 0 {
+		line += fmt.Sprintf(", accuracy %.2f%%", 100*float64(res.Val.Correct)/float64(res.Val.Count))
+	}
+	fmt.Fprintln(stdout, line)
+	fmt.Fprintf(stdout, "checkpoint %s\n", res.Checkpoint.Path())
+	return nil
+}

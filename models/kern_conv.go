@@ -1,0 +1,146 @@
+package models
+
+// The 3x3 convolution (stride 1, padding 1) of one image is one matrix
+// product: with col = im2col(x) of shape (C*9, H*W), row c*9+ky*3+kx holding
+// x[c, y+ky-1, x+kx-1] (zero outside the image), the output is
+// weight (Cout, C*9) times col, already in CHW order. Gorgonia's Conv2d
+// builds the same col in HWC order and transposes the product back, twice
+// per layer and again in the gradient; this layout needs no transposes.
+
+// im2col3x3 writes the (c*9, h*w) patch matrix of the image x (c, h, w) into
+// col.
+func im2col3x3[T float](x []T, c, h, w int, col []T) {
+	hw := h * w
+	for ci := 0; ci < c; ci++ {
+		plane := x[ci*hw : (ci+1)*hw]
+		for ky := 0; ky < 3; ky++ {
+			for kx := 0; kx < 3; kx++ {
+				row := col[(ci*9+ky*3+kx)*hw : (ci*9+ky*3+kx+1)*hw]
+				dx := kx - 1
+				for y := 0; y < h; y++ {
+					dst := row[y*w : (y+1)*w]
+					sy := y + ky - 1
+					if sy < 0 || sy >= h {
+						clear(dst)
+						continue
+					}
+					src := plane[sy*w : (sy+1)*w]
+					switch dx {
+					case -1:
+						dst[0] = 0
+						copy(dst[1:], src[:w-1])
+					case 0:
+						copy(dst, src)
+					case 1:
+						copy(dst[:w-1], src[1:])
+						dst[w-1] = 0
+					}
+				}
+			}
+		}
+	}
+}
+
+// col2im3x3 is the adjoint of im2col3x3: it sums the patch-matrix gradient
+// dcol (c*9, h*w) back onto the image gradient dx (c, h, w), overwriting dx.
+func col2im3x3[T float](dcol []T, c, h, w int, dx []T) {
+	hw := h * w
+	clear(dx[:c*hw])
+	for ci := 0; ci < c; ci++ {
+		plane := dx[ci*hw : (ci+1)*hw]
+		for ky := 0; ky < 3; ky++ {
+			for kx := 0; kx < 3; kx++ {
+				row := dcol[(ci*9+ky*3+kx)*hw : (ci*9+ky*3+kx+1)*hw]
+				for y := 0; y < h; y++ {
+					sy := y + ky - 1
+					if sy < 0 || sy >= h {
+						continue
+					}
+					src := row[y*w : (y+1)*w]
+					dst := plane[sy*w : (sy+1)*w]
+					switch kx {
+					case 0: // dst[x-1] += src[x] for x >= 1
+						addTo(dst[:w-1], src[1:])
+					case 1:
+						addTo(dst, src)
+					case 2: // dst[x+1] += src[x] for x < w-1
+						addTo(dst[1:], src[:w-1])
+					}
+				}
+			}
+		}
+	}
+}
+
+// addTo sets dst[i] += src[i].
+func addTo[T float](dst, src []T) {
+	src = src[:len(dst)]
+	for i, v := range src {
+		dst[i] += v
+	}
+}
+
+// biasReLUPool2 applies bias, ReLU and 2x2 max-pooling (stride 2) to the
+// convolution output y (c, h, w) of one image, writing the pooled map out
+// (c, h/2, w/2) and, for each pooled value, which of its four inputs was
+// the maximum (0..3 as dy*2+dx) into arg. ReLU commutes with the max, so it
+// is applied to the pooled value only.
+func biasReLUPool2[T float](y []T, bias []T, c, h, w int, out []T, arg []uint8) {
+	ho, wo := h/2, w/2
+	for ci := 0; ci < c; ci++ {
+		b := bias[ci]
+		plane := y[ci*h*w : (ci+1)*h*w]
+		o := out[ci*ho*wo : (ci+1)*ho*wo]
+		ag := arg[ci*ho*wo : (ci+1)*ho*wo]
+		for i := 0; i < ho; i++ {
+			r0 := plane[2*i*w : (2*i+1)*w]
+			r1 := plane[(2*i+1)*w : (2*i+2)*w]
+			for j := 0; j < wo; j++ {
+				m, a := r0[2*j], uint8(0)
+				if v := r0[2*j+1]; v > m {
+					m, a = v, 1
+				}
+				if v := r1[2*j]; v > m {
+					m, a = v, 2
+				}
+				if v := r1[2*j+1]; v > m {
+					m, a = v, 3
+				}
+				m += b
+				if m < 0 {
+					m = 0
+				}
+				o[i*wo+j] = m
+				ag[i*wo+j] = a
+			}
+		}
+	}
+}
+
+// biasReLUPool2Grad is the gradient of biasReLUPool2: given the pooled
+// output out, its argmax and its gradient dout, it writes the gradient of
+// the convolution output into dy (c, h, w) and adds the bias gradient into
+// dbias. Only the argmax of a pool whose output is positive receives
+// gradient.
+func biasReLUPool2Grad[T float](out []T, arg []uint8, dout []T, c, h, w int, dy, dbias []T) {
+	ho, wo := h/2, w/2
+	clear(dy[:c*h*w])
+	for ci := 0; ci < c; ci++ {
+		var db T
+		plane := dy[ci*h*w : (ci+1)*h*w]
+		base := ci * ho * wo
+		for i := 0; i < ho; i++ {
+			for j := 0; j < wo; j++ {
+				p := base + i*wo + j
+				if out[p] <= 0 {
+					continue
+				}
+				g := dout[p]
+				a := int(arg[p])
+				plane[(2*i+a>>1)*w+2*j+a&1] = g
+				db += g
+			}
+		}
+		dbias[ci] += db
+	}
+}

@@ -1,0 +1,5 @@
+//go:build !openblas
+
+package train
+
+const blasName = "gonum (pure Go)"

@@ -1,0 +1,190 @@
+package train
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/sgdyn/sgdyn/data"
+	"github.com/sgdyn/sgdyn/models"
+)
+
+// Config is everything that determines a training run. Two runs with equal
+// Configs produce bit-identical parameters and metrics.
+type Config struct {
+	Seed  uint64        `yaml:"seed" json:"seed"`
+	Model models.Config `yaml:"model" json:"model"`
+	Data  DataConfig    `yaml:"data" json:"data"`
+	SGD   SGDConfig     `yaml:"sgd" json:"sgd"`
+}
+
+// DataConfig says where the examples come from.
+type DataConfig struct {
+	// Kind is cifar10, text, regression (CSV x1..xd,y) or classification
+	// (CSV x1..xd,label). Default: cifar10 for cnn, text for transformer,
+	// classification for mlp, regression for linreg.
+	Kind string `yaml:"kind" json:"kind"`
+	// Path is the CIFAR-10 directory, or the text or CSV file. Empty for
+	// text means the embedded tinyshakespeare corpus.
+	Path string `yaml:"path" json:"path"`
+	// ValFraction is the share of a text or CSV file held out for
+	// validation, taken from its end. Default 0.1; CIFAR-10 uses its test set.
+	ValFraction float64 `yaml:"val_fraction" json:"val_fraction"`
+	// Limit keeps only the first Limit training examples (0: all).
+	Limit int `yaml:"limit" json:"limit"`
+	// SkipChecksums skips CIFAR-10's SHA-1 verification (sizes are still
+	// checked).
+	SkipChecksums bool `yaml:"skip_checksums" json:"skip_checksums"`
+}
+
+// SGDConfig is plain SGD: constant learning rate, no momentum, no weight
+// decay, no clipping. Those three keys exist only to be refused with a
+// reason, since each would change the dynamics sgdyn measures.
+type SGDConfig struct {
+	LR       float64 `yaml:"lr" json:"lr"`
+	Batch    int     `yaml:"batch" json:"batch"`
+	Steps    int64   `yaml:"steps" json:"steps"`
+	Sampling string  `yaml:"sampling" json:"sampling"` // with or without replacement (default without)
+
+	EvalEvery       int64 `yaml:"eval_every" json:"eval_every"`             // default: steps/20
+	EvalExamples    int   `yaml:"eval_examples" json:"eval_examples"`       // periodic evaluation subset, default 2048
+	CheckpointEvery int64 `yaml:"checkpoint_every" json:"checkpoint_every"` // default: steps/10
+	KeepCheckpoints int   `yaml:"keep_checkpoints" json:"keep_checkpoints"` // newest kept besides the final one, default 3
+
+	Momentum    float64 `yaml:"momentum,omitempty" json:"momentum,omitempty"`
+	WeightDecay float64 `yaml:"weight_decay,omitempty" json:"weight_decay,omitempty"`
+	GradClip    float64 `yaml:"grad_clip,omitempty" json:"grad_clip,omitempty"`
+}
+
+// DefaultConfig is the configuration for a model kind before any user
+// setting: sizes that train in minutes on two cores.
+func DefaultConfig(kind string) Config {
+	c := Config{Seed: 1, Model: models.Config{Kind: kind}}
+	switch kind {
+	case "cnn":
+		c.SGD = SGDConfig{LR: 0.05, Batch: 128, Steps: 1950} // 5 epochs of 50,000
+	case "transformer":
+		c.SGD = SGDConfig{LR: 0.5, Batch: 32, Steps: 3000}
+	case "mlp":
+		c.SGD = SGDConfig{LR: 0.1, Batch: 32, Steps: 2000}
+	case "linreg":
+		c.SGD = SGDConfig{LR: 0.01, Batch: 32, Steps: 2000}
+	}
+	return c
+}
+
+// WithDefaults fills every unset field with its documented default.
+func (c Config) WithDefaults() Config {
+	c.Model = c.Model.WithDefaults()
+	if c.Data.Kind == "" {
+		c.Data.Kind = map[string]string{"cnn": "cifar10", "transformer": "text", "mlp": "classification", "linreg": "regression"}[c.Model.Kind]
+	}
+	if c.Data.ValFraction == 0 {
+		c.Data.ValFraction = 0.1
+	}
+	s := &c.SGD
+	if s.Sampling == "" {
+		s.Sampling = string(data.WithoutReplacement)
+	}
+	if s.EvalEvery == 0 {
+		s.EvalEvery = max(1, s.Steps/20)
+	}
+	if s.EvalExamples == 0 {
+		s.EvalExamples = 2048
+	}
+	if s.CheckpointEvery == 0 {
+		s.CheckpointEvery = max(1, s.Steps/10)
+	}
+	if s.KeepCheckpoints == 0 {
+		s.KeepCheckpoints = 3
+	}
+	return c
+}
+
+// Validate reports the first invalid setting, in words a user can act on.
+func (c Config) Validate() error {
+	if err := c.Model.Validate(); err != nil {
+		return err
+	}
+	switch c.Data.Kind {
+	case "cifar10", "text", "regression", "classification":
+	default:
+		return fmt.Errorf("data kind %q: want cifar10, text, regression or classification", c.Data.Kind)
+	}
+	if c.Data.Kind != "text" && c.Data.Path == "" {
+		return fmt.Errorf("data path not set: %s data has no embedded default", c.Data.Kind)
+	}
+	if !(c.Data.ValFraction > 0 && c.Data.ValFraction < 1) {
+		return fmt.Errorf("data val_fraction %g: must be between 0 and 1", c.Data.ValFraction)
+	}
+	if c.Data.Limit < 0 {
+		return fmt.Errorf("data limit %d: must not be negative", c.Data.Limit)
+	}
+	s := c.SGD
+	switch {
+	case !(s.LR > 0) || math.IsInf(s.LR, 0):
+		return fmt.Errorf("learning rate %g: must be positive and finite", s.LR)
+	case s.Batch < 1:
+		return fmt.Errorf("batch size %d: must be positive", s.Batch)
+	case s.Steps < 1:
+		return fmt.Errorf("steps %d: must be positive", s.Steps)
+	case s.EvalEvery < 1 || s.CheckpointEvery < 1 || s.EvalExamples < 1 || s.KeepCheckpoints < 1:
+		return fmt.Errorf("eval_every, eval_examples, checkpoint_every and keep_checkpoints must be positive")
+	case s.Momentum != 0:
+		return fmt.Errorf("momentum %g refused: sgdyn studies plain SGD, and momentum changes its dynamics", s.Momentum)
+	case s.WeightDecay != 0:
+		return fmt.Errorf("weight_decay %g refused: sgdyn studies plain SGD on the loss itself; add a penalty to the loss instead", s.WeightDecay)
+	case s.GradClip != 0:
+		return fmt.Errorf("grad_clip %g refused: clipping changes the dynamics sgdyn measures", s.GradClip)
+	}
+	if _, err := data.ParseSampling(s.Sampling); err != nil {
+		return err
+	}
+	return nil
+}
+
+// LoadConfig reads a YAML config. Unknown keys are errors, so a typo never
+// silently falls back to a default.
+func LoadConfig(path string) (Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	c, err := ParseConfig(b)
+	if err != nil {
+		return Config{}, fmt.Errorf("config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// ParseConfig decodes YAML strictly onto the defaults of its model kind.
+func ParseConfig(b []byte) (Config, error) {
+	var probe struct {
+		Model struct {
+			Kind string `yaml:"kind"`
+		} `yaml:"model"`
+	}
+	_ = yaml.Unmarshal(b, &probe) // errors are reported by the strict pass below
+	c := DefaultConfig(probe.Model.Kind)
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		return Config{}, oneLine(err)
+	}
+	return c, nil
+}
+
+// MarshalYAML-free encoding: the resolved config is written with yaml.v3.
+func encodeConfig(c Config) ([]byte, error) {
+	return yaml.Marshal(c)
+}
+
+// oneLine folds yaml.v3's multi-line type errors into one line.
+func oneLine(err error) error {
+	return errors.New(string(bytes.ReplaceAll([]byte(err.Error()), []byte("\n "), []byte(";"))))
+}

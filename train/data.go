@@ -1,0 +1,95 @@
+package train
+
+import (
+	"fmt"
+
+	"github.com/sgdyn/sgdyn/data"
+	"github.com/sgdyn/sgdyn/models"
+)
+
+// Data is a loaded data set split for training and validation.
+type Data struct {
+	Train, Val data.Dataset
+	Shape      models.Shape
+	Vocab      *data.Vocab // text only
+	Source     string      // where the examples came from, for the run's records
+}
+
+// LoadData loads the data c names, split and shaped for c's model.
+func LoadData(c Config) (*Data, error) {
+	d := &Data{Source: c.Data.Path}
+	switch c.Data.Kind {
+	case "cifar10":
+		opts := data.CIFAROptions{VerifyChecksums: !c.Data.SkipChecksums, Limit: c.Data.Limit}
+		tr, err := data.LoadCIFAR10(c.Data.Path, "train", opts)
+		if err != nil {
+			return nil, err
+		}
+		te, err := data.LoadCIFAR10(c.Data.Path, "test", data.CIFAROptions{VerifyChecksums: opts.VerifyChecksums})
+		if err != nil {
+			return nil, err
+		}
+		d.Train, d.Val = tr, te
+		d.Shape = models.Shape{Image: []int{3, 32, 32}, Classes: 10}
+	case "text":
+		var corpus *data.Corpus
+		var err error
+		if c.Data.Path == "" {
+			corpus, err = data.DefaultCorpus()
+		} else {
+			corpus, err = data.LoadCorpus(c.Data.Path)
+		}
+		if err != nil {
+			return nil, err
+		}
+		d.Source = corpus.Source
+		tr, val, err := corpus.Split(c.Data.ValFraction)
+		if err != nil {
+			return nil, fmt.Errorf("corpus %s: %w", corpus.Source, err)
+		}
+		T := c.Model.Transformer.Context
+		if d.Train, err = data.NewTextWindows(tr, T); err != nil {
+			return nil, fmt.Errorf("corpus %s training part: %w", corpus.Source, err)
+		}
+		if d.Val, err = data.NewTextWindows(val, T); err != nil {
+			return nil, fmt.Errorf("corpus %s validation part: %w", corpus.Source, err)
+		}
+		if c.Data.Limit > 0 && c.Data.Limit < d.Train.Len() {
+			d.Train = data.Range(d.Train, 0, c.Data.Limit)
+		}
+		d.Vocab = &corpus.Vocab
+		d.Shape = models.Shape{Vocab: corpus.Vocab.Size()}
+	case "regression", "classification":
+		load := data.LoadRegressionCSV
+		if c.Data.Kind == "classification" {
+			load = data.LoadClassificationCSV
+		}
+		t, err := load(c.Data.Path)
+		if err != nil {
+			return nil, err
+		}
+		n := t.Len()
+		nval := int(float64(n) * c.Data.ValFraction)
+		if nval < 1 || n-nval < 1 {
+			return nil, fmt.Errorf("%s: %d rows are too few to hold out %g for validation", c.Data.Path, n, c.Data.ValFraction)
+		}
+		ntrain := n - nval
+		if c.Data.Limit > 0 && c.Data.Limit < ntrain {
+			ntrain = c.Data.Limit
+		}
+		d.Train, d.Val = data.Range(t, 0, ntrain), data.Range(t, n-nval, n)
+		d.Shape = models.Shape{Inputs: t.Dim, Classes: t.Classes}
+	}
+	return d, nil
+}
+
+// evenlySpaced returns k indices spread evenly over [0, n): a fixed,
+// deterministic evaluation subset (for text, nearly non-overlapping windows).
+func evenlySpaced(n, k int) []int {
+	k = min(k, n)
+	idx := make([]int, k)
+	for i := range idx {
+		idx[i] = int(int64(i) * int64(n) / int64(k))
+	}
+	return idx
+}

@@ -1,0 +1,79 @@
+package train
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/sgdyn/sgdyn/models"
+)
+
+// Reference is a trained point of a run, loaded for probing or for starting
+// an ensemble: the run's config and data, and the parameters of one of its
+// checkpoints.
+type Reference struct {
+	Dir        string
+	Config     Config
+	Data       *Data
+	Checkpoint string    // parameter file
+	Step       int64     // training step of the checkpoint (-1 if not a run checkpoint)
+	W          []float64 // parameters, as float64
+}
+
+// LoadReference opens the run in dir at its latest checkpoint, or at
+// checkpoint (a .npz path) if that is not empty.
+func LoadReference(dir, checkpoint string) (*Reference, error) {
+	cfgPath := filepath.Join(dir, ConfigFile)
+	if _, err := os.Stat(cfgPath); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("%s is not an sgdyn run directory (no %s)", dir, ConfigFile)
+		}
+		return nil, err
+	}
+	c, err := LoadConfig(cfgPath)
+	if err != nil {
+		return nil, err
+	}
+	c = c.WithDefaults()
+	r := &Reference{Dir: dir, Config: c, Checkpoint: checkpoint, Step: -1}
+	if checkpoint == "" {
+		ck, err := LatestCheckpoint(dir)
+		if err != nil {
+			return nil, err
+		}
+		if ck == nil {
+			return nil, fmt.Errorf("run %s has no checkpoint yet (train it first)", dir)
+		}
+		r.Checkpoint, r.Step = ck.Path(), ck.Step
+	}
+	if r.Data, err = LoadData(c); err != nil {
+		return nil, err
+	}
+	m, err := r.NewModel("")
+	if err != nil {
+		return nil, err
+	}
+	r.W = make([]float64, m.NumParams())
+	if err := LoadParams(r.Checkpoint, m, r.W); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// NewModel builds a fresh instance of the run's model set to the reference
+// parameters, in dtype ("" for the run's own; probes want "float64").
+func (r *Reference) NewModel(dtype string) (models.Model, error) {
+	mc := r.Config.Model
+	if dtype != "" {
+		mc.DType = dtype
+	}
+	m, err := models.New(mc, r.Data.Shape, r.Config.Seed)
+	if err != nil {
+		return nil, err
+	}
+	if r.W != nil {
+		m.SetParams(r.W)
+	}
+	return m, nil
+}

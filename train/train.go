@@ -1,0 +1,291 @@
+// Package train runs plain SGD on a model and records the run: resolved
+// config, per-step metrics, checkpoints and the machine it ran on, in a run
+// directory that a later `sgdyn train` continues bit for bit.
+package train
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+
+	"github.com/sgdyn/sgdyn/data"
+	"github.com/sgdyn/sgdyn/internal/atomicfile"
+	"github.com/sgdyn/sgdyn/models"
+)
+
+// Files of a run directory.
+const (
+	ConfigFile      = "config.yaml"
+	MetricsFile     = "metrics.jsonl"
+	EnvironmentFile = "environment.json"
+	VocabFile       = "vocab.json"
+)
+
+// ErrInterrupted is returned when the context is cancelled mid-run (SIGINT,
+// SIGTERM): the current step was finished and checkpointed.
+var ErrInterrupted = errors.New("interrupted")
+
+// DivergedError reports a NaN or Inf loss or gradient.
+type DivergedError struct {
+	Step int64
+	What string
+}
+
+func (e *DivergedError) Error() string {
+	return fmt.Sprintf("diverged at step %d: %s is not finite (lower the learning rate)", e.Step, e.What)
+}
+
+// Options are the parts of a run that do not change its results.
+type Options struct {
+	Progress io.Writer // progress bar or lines; nil for silence
+	// AfterStep, if set, is called after every step with the step count
+	// and the new parameters (which it must not modify).
+	AfterStep func(step int64, w []float64) error
+}
+
+// Result summarises a finished run.
+type Result struct {
+	Steps      int64       // steps done in total
+	Resumed    int64       // step the run resumed from (0 for a fresh run)
+	Val        models.Eval // validation at the end
+	Checkpoint *Checkpoint // the final checkpoint
+}
+
+// A train record is one line of metrics.jsonl per step.
+type trainRecord struct {
+	Step     int64   `json:"step"`
+	Loss     float64 `json:"loss"`
+	GradNorm float64 `json:"grad_norm"`
+}
+
+// An eval record is written every eval_every steps and at the end.
+type evalRecord struct {
+	Step     int64    `json:"step"`
+	ValLoss  float64  `json:"val_loss"`
+	ValAcc   *float64 `json:"val_acc,omitempty"`
+	Examples int      `json:"val_examples"`
+}
+
+// Train runs (or continues) the run in dir with config c.
+func Train(ctx context.Context, dir string, c Config, opts Options) (*Result, error) {
+	// Everything that can fail on bad input is checked before the run
+	// directory is touched, so a bad command never damages a run.
+	c = c.WithDefaults()
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	if err := checkResumable(dir, c); err != nil {
+		return nil, err
+	}
+	ds, err := LoadData(c)
+	if err != nil {
+		return nil, err
+	}
+	m, err := models.New(c.Model, ds.Shape, c.Seed)
+	if err != nil {
+		return nil, err
+	}
+	mode, _ := data.ParseSampling(c.SGD.Sampling)
+	const stream = 0 // the training run is stream 0; ensemble replicas use 1..R
+	sampler, err := data.NewSampler(ds.Train.Len(), c.SGD.Batch, mode, c.Seed, stream)
+	if err != nil {
+		return nil, fmt.Errorf("sampler: %w", err)
+	}
+	w := make([]float64, m.NumParams())
+	m.Params(w)
+	var start, metricsKeep int64
+	ck, err := LatestCheckpoint(dir)
+	if err != nil {
+		return nil, err
+	}
+	if ck != nil {
+		if err := LoadParams(ck.Path(), m, w); err != nil {
+			return nil, err
+		}
+		m.SetParams(w)
+		start, metricsKeep = ck.Step, ck.MetricsBytes
+	}
+	res := &Result{Resumed: start, Steps: start, Checkpoint: ck}
+	if start >= c.SGD.Steps {
+		return res, nil // already complete
+	}
+
+	// From here on the run directory is written.
+	if err := writeRunFiles(dir, c, ds); err != nil {
+		return nil, err
+	}
+	log, err := atomicfile.OpenLog(filepath.Join(dir, MetricsFile), metricsKeep)
+	if err != nil {
+		return nil, err
+	}
+	defer log.Close()
+
+	evalIdx := evenlySpaced(ds.Val.Len(), c.SGD.EvalExamples)
+	var evalBatch data.Batch
+	evaluate := func(step int64, idx []int) (models.Eval, error) {
+		ds.Val.Fill(&evalBatch, idx)
+		e, err := m.Eval(&evalBatch)
+		if err != nil {
+			return e, fmt.Errorf("evaluation at step %d: %w", step, err)
+		}
+		rec := evalRecord{Step: step, ValLoss: e.Loss, Examples: len(idx)}
+		if e.Count > 0 {
+			acc := float64(e.Correct) / float64(e.Count)
+			rec.ValAcc = &acc
+		}
+		return e, log.Append(rec)
+	}
+	checkpoint := func(step int64) error {
+		ck := Checkpoint{Step: step, MetricsBytes: log.Size(), SamplerSeed: c.Seed, SamplerStream: stream, Config: c}
+		if err := log.Sync(); err != nil {
+			return err
+		}
+		if err := saveCheckpoint(dir, m, w, ck, c.SGD.KeepCheckpoints); err != nil {
+			return err
+		}
+		res.Checkpoint, err = LatestCheckpoint(dir)
+		return err
+	}
+	if start == 0 {
+		if _, err := evaluate(0, evalIdx); err != nil {
+			return nil, err
+		}
+	}
+
+	// The loop: draw the step's batch, take one plain SGD step, record it.
+	grad := make([]float64, len(w))
+	idx := make([]int, c.SGD.Batch)
+	var batch data.Batch
+	lr := c.SGD.LR
+	bar := newProgress(opts.Progress, "train", start, c.SGD.Steps)
+	defer bar.finish()
+	for step := start; step < c.SGD.Steps; step++ {
+		idx = sampler.Indices(step, idx)
+		ds.Train.Fill(&batch, idx)
+		loss, err := m.Grad(&batch, grad)
+		if err != nil {
+			return nil, fmt.Errorf("step %d: %w", step+1, err)
+		}
+		gnorm := norm(grad)
+		if math.IsNaN(loss) || math.IsInf(loss, 0) {
+			return nil, &DivergedError{Step: step + 1, What: fmt.Sprintf("training loss (%g)", loss)}
+		}
+		if math.IsNaN(gnorm) || math.IsInf(gnorm, 0) {
+			return nil, &DivergedError{Step: step + 1, What: "gradient norm"}
+		}
+		for i, g := range grad {
+			w[i] -= lr * g
+		}
+		m.SetParams(w)
+		m.Params(w) // keep w equal to the stored (possibly float32) parameters
+		done := step + 1
+		if err := log.Append(trainRecord{Step: done, Loss: loss, GradNorm: gnorm}); err != nil {
+			return nil, err
+		}
+		if done%c.SGD.EvalEvery == 0 && done < c.SGD.Steps {
+			if _, err := evaluate(done, evalIdx); err != nil {
+				return nil, err
+			}
+		}
+		res.Steps = done
+		if opts.AfterStep != nil {
+			if err := opts.AfterStep(done, w); err != nil {
+				return nil, fmt.Errorf("step %d: %w", done, err)
+			}
+		}
+		if done == c.SGD.Steps {
+			break
+		}
+		if ctx.Err() != nil {
+			if err := checkpoint(done); err != nil {
+				return nil, err
+			}
+			return res, fmt.Errorf("%w at step %d: checkpoint written; run the same command to continue", ErrInterrupted, done)
+		}
+		if done%c.SGD.CheckpointEvery == 0 {
+			if err := checkpoint(done); err != nil {
+				return nil, err
+			}
+		}
+		bar.update(done, fmt.Sprintf("loss %.4f", loss))
+	}
+	bar.update(c.SGD.Steps, "evaluating")
+	// The final evaluation uses a larger fixed subset of the validation set.
+	res.Val, err = evaluate(c.SGD.Steps, evenlySpaced(ds.Val.Len(), max(c.SGD.EvalExamples, 10000)))
+	if err != nil {
+		return nil, err
+	}
+	if err := checkpoint(c.SGD.Steps); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+func norm(v []float64) float64 {
+	var s float64
+	for _, x := range v {
+		s += x * x
+	}
+	return math.Sqrt(s)
+}
+
+// checkResumable refuses a directory that holds something other than a run,
+// or a run whose config differs from c in anything but the step count.
+func checkResumable(dir string, c Config) error {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("run directory: %w", err)
+	}
+	saved, err := os.ReadFile(filepath.Join(dir, ConfigFile))
+	if errors.Is(err, os.ErrNotExist) {
+		if len(entries) > 0 {
+			return fmt.Errorf("%s exists, is not empty and has no %s: not an sgdyn run directory", dir, ConfigFile)
+		}
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("run directory: %w", err)
+	}
+	prev, err := ParseConfig(saved)
+	if err != nil {
+		return fmt.Errorf("%s: %w", filepath.Join(dir, ConfigFile), err)
+	}
+	prev = prev.WithDefaults()
+	prev.SGD.Steps = c.SGD.Steps
+	a, _ := encodeConfig(prev)
+	b, _ := encodeConfig(c)
+	if !bytes.Equal(a, b) {
+		return fmt.Errorf("%s holds a run with a different config (only steps may change when continuing); use a new --run directory", dir)
+	}
+	return nil
+}
+
+// writeRunFiles records the resolved config, the environment and, for
+// text, the vocabulary.
+func writeRunFiles(dir string, c Config, ds *Data) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("run directory: %w", err)
+	}
+	y, err := encodeConfig(c)
+	if err != nil {
+		return fmt.Errorf("encoding config: %w", err)
+	}
+	if err := atomicfile.WriteFile(filepath.Join(dir, ConfigFile), y, 0o644); err != nil {
+		return err
+	}
+	if err := atomicfile.WriteJSON(filepath.Join(dir, EnvironmentFile), CurrentEnvironment()); err != nil {
+		return err
+	}
+	if ds.Vocab != nil {
+		return atomicfile.WriteJSON(filepath.Join(dir, VocabFile), ds.Vocab)
+	}
+	return nil
+}
