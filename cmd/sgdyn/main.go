@@ -42,6 +42,7 @@ func commands() []command {
 	return []command{
 		{"train", "train a model with plain SGD, or continue a run", runTrain},
 		{"hessian", "probe the mean Hessian and the minibatch noise at a run's reference point", runHessian},
+		{"ensemble", "run replicas of SGD from a reference point; merge shards", runEnsemble},
 		{"data", "fetch or verify data sets", runData},
 	}
 }

@@ -1,0 +1,202 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/sgdyn/sgdyn/probe"
+	"github.com/sgdyn/sgdyn/train"
+)
+
+func runEnsemble(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "merge" {
+		return runEnsembleMerge(args[1:], stdout, stderr)
+	}
+	fs := newFlagSet("ensemble", "ensemble --run DIR --replicas R --steps T --lr ETA[,ETA...] [flags]\n       sgdyn ensemble merge --run DIR --name NAME", stderr)
+	runDir := fs.String("run", "", "run `directory` whose checkpoint is the reference point (required)")
+	ckpt := fs.String("checkpoint", "", "reference parameter `file` (.npz) instead of the run's latest checkpoint")
+	dirsFile := fs.String("directions", "", "direction `file` (.npy, k x P); default: the run's hessian/directions.npy")
+	name := fs.String("name", "", "ensemble name (default lr<ETA>-b<B>); with several --lr values, a prefix")
+	replicas := fs.Int("replicas", 32, "number of replicas R")
+	steps := fs.Int64("steps", 0, "SGD steps per replica (required)")
+	lrs := fs.String("lr", "", "learning rate, or a comma-separated list for a scan (default: the run's)")
+	batch := fs.Int("batch", 0, "batch size (default: the run's)")
+	sampling := fs.String("sampling", "", "with or without replacement (default: the run's)")
+	logEvery := fs.Int64("log-every", 1, "steps between logged projections")
+	snapEvery := fs.Int64("snapshot-every", 0, "steps between full parameter snapshots (0: none)")
+	ckptEvery := fs.Int64("checkpoint-every", 0, "steps between replica checkpoints (default steps/10)")
+	seed := fs.Uint64("seed", 0, "seed of the replica streams (default: the run's)")
+	shardFlag := fs.String("shard", "0/1", "run only replicas r with r mod n == i, as `i/n`")
+	workers := fs.Int("workers", 0, "replicas run concurrently (default GOMAXPROCS)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if *runDir == "" || *steps == 0 {
+		return errors.New("--run and --steps are required")
+	}
+	shard, err := parseShard(*shardFlag)
+	if err != nil {
+		return err
+	}
+	ref, err := train.LoadReference(*runDir, *ckpt)
+	if err != nil {
+		return err
+	}
+	dirs, sources, err := loadDirections(*runDir, *dirsFile, len(ref.W))
+	if err != nil {
+		return err
+	}
+	base := train.EnsembleConfig{
+		Replicas: *replicas, Steps: *steps, LR: ref.Config.SGD.LR, Batch: ref.Config.SGD.Batch,
+		Sampling: ref.Config.SGD.Sampling, LogEvery: *logEvery, SnapshotEvery: *snapEvery,
+		CheckpointEvery: max(1, *steps/10), Seed: ref.Config.Seed,
+	}
+	if set["batch"] {
+		base.Batch = *batch
+	}
+	if set["sampling"] {
+		base.Sampling = *sampling
+	}
+	if set["checkpoint-every"] {
+		base.CheckpointEvery = *ckptEvery
+	}
+	if set["seed"] {
+		base.Seed = *seed
+	}
+	etas := []float64{base.LR}
+	if *lrs != "" {
+		if etas, err = parseFloats(*lrs); err != nil {
+			return fmt.Errorf("--lr: %w", err)
+		}
+	}
+	// Validate every ensemble of a scan before running the first.
+	var cfgs []train.EnsembleConfig
+	for _, eta := range etas {
+		c := base
+		c.LR = eta
+		c.Name = fmt.Sprintf("lr%g-b%d", eta, c.Batch)
+		if *name != "" {
+			c.Name = *name
+			if len(etas) > 1 {
+				c.Name = fmt.Sprintf("%s-lr%g", *name, eta)
+			}
+		}
+		if err := c.Validate(ref.Data.Train.Len()); err != nil {
+			return err
+		}
+		cfgs = append(cfgs, c)
+	}
+	for _, c := range cfgs {
+		fmt.Fprintf(stdout, "ensemble %s: %d replicas x %d steps, lr %g, batch %d, %d directions, shard %d/%d\n",
+			c.Name, c.Replicas, c.Steps, c.LR, c.Batch, len(dirs), shard.Index, shard.Of)
+		res, err := train.RunEnsemble(ctx, ref, dirs, sources, c, shard, *workers, stderr)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "  ran %d replicas (%d already done, %d diverged): %d replica-steps in %.1fs, %.1f replica-steps/s\n",
+			res.Ran, res.Skipped, res.Diverged, res.ReplicaSteps, res.Seconds, res.ReplicaStepsPerSec)
+		if shard.Of == 1 {
+			if _, err := train.MergeEnsemble(res.Dir); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "  merged into %s\n", res.Dir)
+		}
+	}
+	return nil
+}
+
+func runEnsembleMerge(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("ensemble merge", "ensemble merge --run DIR --name NAME", stderr)
+	runDir := fs.String("run", "", "run `directory` (required)")
+	name := fs.String("name", "", "ensemble `name` (required)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *runDir == "" || *name == "" {
+		return errors.New("--run and --name are required")
+	}
+	e, err := train.MergeEnsemble(train.EnsembleDir(*runDir, *name))
+	if err != nil {
+		return err
+	}
+	div := 0
+	for _, s := range e.Status {
+		if s == train.StatusDiverged {
+			div++
+		}
+	}
+	fmt.Fprintf(stdout, "merged %s: %d replicas (%d diverged) x %d logged steps x %d directions\n", e.Dir, len(e.Status), div, len(e.Steps), e.Manifest.Directions)
+	return nil
+}
+
+func parseShard(s string) (train.Shard, error) {
+	i, n, ok := strings.Cut(s, "/")
+	a, err1 := strconv.Atoi(i)
+	b, err2 := strconv.Atoi(n)
+	if !ok || err1 != nil || err2 != nil || b < 1 || a < 0 || a >= b {
+		return train.Shard{}, fmt.Errorf("--shard %q: want i/n with 0 <= i < n", s)
+	}
+	return train.Shard{Index: a, Of: b}, nil
+}
+
+func parseFloats(s string) ([]float64, error) {
+	var out []float64
+	for _, f := range strings.Split(s, ",") {
+		v, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a number", f)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// loadDirections reads the direction set: file if given, else the run's
+// hessian survey, with each direction's source label.
+func loadDirections(runDir, file string, params int) ([][]float64, []string, error) {
+	if file != "" {
+		dirs, err := readDirections(file, params)
+		if err != nil {
+			return nil, nil, err
+		}
+		src := make([]string, len(dirs))
+		for i := range src {
+			src[i] = fmt.Sprintf("user-%d", i)
+		}
+		return dirs, src, nil
+	}
+	path := filepath.Join(runDir, hessianDir, directionsNPY)
+	if _, err := os.Stat(path); err != nil {
+		return nil, nil, fmt.Errorf("no direction set: %s is missing (run 'sgdyn hessian --run %s' first, or pass --directions)", path, runDir)
+	}
+	dirs, err := readDirections(path, params)
+	if err != nil {
+		return nil, nil, err
+	}
+	b, err := os.ReadFile(filepath.Join(runDir, hessianDir, directionsJSON))
+	if err != nil {
+		return nil, nil, err
+	}
+	var meta []probe.Direction
+	if err := json.Unmarshal(b, &meta); err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", filepath.Join(runDir, hessianDir, directionsJSON), err)
+	}
+	if len(meta) != len(dirs) {
+		return nil, nil, fmt.Errorf("%s describes %d directions, %s holds %d", directionsJSON, len(meta), directionsNPY, len(dirs))
+	}
+	src := make([]string, len(meta))
+	for i, d := range meta {
+		src[i] = d.Source
+	}
+	return dirs, src, nil
+}
