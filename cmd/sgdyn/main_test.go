@@ -1,0 +1,257 @@
+package main
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+)
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "sgdyn-bin")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "sgdyn")
+	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building sgdyn: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+func sgdyn(t *testing.T, dir string, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Dir = dir
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	r := result{out.String(), errb.String(), 0}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		r.code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func mustRun(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	r := sgdyn(t, dir, args...)
+	if r.code != 0 {
+		t.Fatalf("sgdyn %s: exit %d\n%s%s", strings.Join(args, " "), r.code, r.stdout, r.stderr)
+	}
+	return r.stdout
+}
+
+// tinyRun writes a small corpus and config and trains a tiny transformer.
+func tinyRun(t *testing.T) (work, run string) {
+	t.Helper()
+	work = t.TempDir()
+	rng := rand.New(rand.NewPCG(1, 2))
+	words := []string{"to ", "be ", "or ", "not ", "that ", "is\n"}
+	var sb strings.Builder
+	for sb.Len() < 6000 {
+		sb.WriteString(words[rng.IntN(len(words))])
+	}
+	os.WriteFile(filepath.Join(work, "corpus.txt"), []byte(sb.String()), 0o644)
+	os.WriteFile(filepath.Join(work, "tiny.yaml"), []byte(`seed: 3
+model:
+  kind: transformer
+  dtype: float32
+  transformer: {layers: 1, width: 8, heads: 2, context: 8}
+data: {path: corpus.txt}
+sgd: {lr: 0.3, batch: 8, steps: 30, eval_every: 10, eval_examples: 32}
+`), 0o644)
+	mustRun(t, work, "train", "--config", "tiny.yaml", "--run", "run")
+	return work, filepath.Join(work, "run")
+}
+
+// TestPipelineAndSharding trains, probes and runs an ensemble, once whole
+// and once as two shard processes plus a merge, and compares the results.
+func TestPipelineAndSharding(t *testing.T) {
+	work, run := tinyRun(t)
+	out := mustRun(t, work, "hessian", "--run", "run", "--eval-examples", "64", "--top", "3", "--bottom", "1", "--bulk", "2",
+		"--noise-batches", "4", "--density-starts", "2", "--density-steps", "6", "--trace-samples", "2")
+	if !strings.Contains(out, "lambda_max") {
+		t.Errorf("hessian output: %s", out)
+	}
+	for _, f := range []string{"spectrum.json", "directions.npy", "directions.json"} {
+		if _, err := os.Stat(filepath.Join(run, "hessian", f)); err != nil {
+			t.Error(err)
+		}
+	}
+	mustRun(t, work, "ensemble", "--run", "run", "--replicas", "4", "--steps", "12", "--name", "whole")
+	mustRun(t, work, "ensemble", "--run", "run", "--replicas", "4", "--steps", "12", "--name", "split", "--shard", "1/2")
+	r := sgdyn(t, work, "ensemble", "merge", "--run", "run", "--name", "split")
+	if r.code != 2 || !strings.Contains(r.stderr, "incomplete") {
+		t.Errorf("merging half an ensemble: exit %d, %q; want 2 and 'incomplete'", r.code, r.stderr)
+	}
+	mustRun(t, work, "ensemble", "--run", "run", "--replicas", "4", "--steps", "12", "--name", "split", "--shard", "0/2")
+	mustRun(t, work, "ensemble", "merge", "--run", "run", "--name", "split")
+	for _, f := range []string{"projections.npy", "loss.npy", "distance.npy", "steps.npy"} {
+		a, err1 := os.ReadFile(filepath.Join(run, "ensemble", "whole", f))
+		b, err2 := os.ReadFile(filepath.Join(run, "ensemble", "split", f))
+		if err1 != nil || err2 != nil || !bytes.Equal(a, b) {
+			t.Errorf("%s: sharded ensemble differs from the unsharded one (%v, %v)", f, err1, err2)
+		}
+	}
+}
+
+func hashTree(t *testing.T, dir string) map[string][32]byte {
+	t.Helper()
+	h := map[string][32]byte{}
+	filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
+		if err == nil && !info.IsDir() {
+			b, _ := os.ReadFile(p)
+			h[p] = sha256.Sum256(b)
+		}
+		return nil
+	})
+	return h
+}
+
+// TestBadInput runs commands with bad input against an existing run: each
+// must print one line naming the problem, exit 2, and change no file.
+func TestBadInput(t *testing.T) {
+	work, _ := tinyRun(t)
+	os.WriteFile(filepath.Join(work, "empty.txt"), nil, 0o644)
+	os.WriteFile(filepath.Join(work, "latin1.txt"), []byte("caf\xe9 au lait"), 0o644)
+	os.WriteFile(filepath.Join(work, "unknown.yaml"), []byte("model: {kind: mlp}\nsgd: {learning_rate: 0.1}\n"), 0o644)
+	os.WriteFile(filepath.Join(work, "badtype.yaml"), []byte("sgd: {lr: fast}\n"), 0o644)
+	os.WriteFile(filepath.Join(work, "ragged.csv"), []byte("x1,x2,y\n1,2,3\n4,5\n"), 0o644)
+	os.WriteFile(filepath.Join(work, "small.csv"), []byte("x1,y\n1,2\n2,4\n3,6\n4,8\n5,10\n6,12\n7,14\n8,16\n9,18\n10,20\n"), 0o644)
+	os.WriteFile(filepath.Join(work, "nan.csv"), []byte("x1,y\n1,2\nfoo,3\n"), 0o644)
+	os.WriteFile(filepath.Join(work, "notnpy.npy"), []byte("hello"), 0o644)
+	os.Mkdir(filepath.Join(work, "notarun"), 0o755)
+	os.WriteFile(filepath.Join(work, "notarun", "x"), []byte("x"), 0o644)
+	cifar := filepath.Join(work, "cifar")
+	os.Mkdir(cifar, 0o755)
+	os.WriteFile(filepath.Join(cifar, "data_batch_1.bin"), make([]byte, 3073*5), 0o644)
+
+	cases := []struct {
+		name string
+		args []string
+		want string // a word the error must contain
+	}{
+		{"negative lr", []string{"train", "--run", "run", "--lr", "-1"}, "learning rate"},
+		{"zero lr", []string{"train", "--run", "new1", "--data", "corpus.txt", "--lr", "0"}, "learning rate"},
+		{"batch > data", []string{"train", "--run", "new2", "--model", "linreg", "--data", "small.csv", "--batch", "100"}, "larger than the data set"},
+		{"empty corpus", []string{"train", "--run", "new3", "--data", "empty.txt"}, "empty"},
+		{"non-UTF-8 corpus", []string{"train", "--run", "new4", "--data", "latin1.txt"}, "UTF-8"},
+		{"missing corpus", []string{"train", "--run", "new5", "--data", "nope.txt"}, "nope.txt"},
+		{"unknown yaml key", []string{"train", "--config", "unknown.yaml", "--run", "new6"}, "learning_rate"},
+		{"ill-typed yaml", []string{"train", "--config", "badtype.yaml", "--run", "new7"}, "fast"},
+		{"ragged csv", []string{"train", "--run", "new8", "--model", "linreg", "--data", "ragged.csv"}, "ragged.csv"},
+		{"non-number csv", []string{"train", "--run", "new9", "--model", "linreg", "--data", "nan.csv"}, "foo"},
+		{"missing cifar", []string{"train", "--run", "new10", "--model", "cnn", "--data", "nocifar"}, "nocifar"},
+		{"truncated cifar", []string{"train", "--run", "new11", "--model", "cnn", "--data", "cifar"}, "data_batch_1.bin"},
+		{"verify corrupt cifar", []string{"data", "verify", "cifar10", "--dir", "cifar"}, "data_batch_1.bin"},
+		{"merge missing ensemble", []string{"ensemble", "merge", "--run", "run", "--name", "nope"}, "nope"},
+		{"changed config", []string{"train", "--run", "run", "--lr", "0.01"}, "different config"},
+		{"not a run dir", []string{"train", "--run", "notarun"}, "not an sgdyn run"},
+		{"hessian on non-run", []string{"hessian", "--run", "notarun"}, "not an sgdyn run"},
+		{"directions wrong file", []string{"ensemble", "--run", "run", "--steps", "5", "--directions", "notnpy.npy"}, "notnpy.npy"},
+		{"ensemble without directions", []string{"ensemble", "--run", "run", "--steps", "5"}, "hessian"},
+		{"bad shard", []string{"ensemble", "--run", "run", "--steps", "5", "--shard", "2/2"}, "shard"},
+		{"unknown command", []string{"frobnicate"}, "unknown command"},
+		{"unknown flag", []string{"train", "--frobnicate"}, "frobnicate"},
+	}
+	before := hashTree(t, work)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := sgdyn(t, work, c.args...)
+			if r.code != 2 {
+				t.Errorf("exit %d, want 2 (stderr %q)", r.code, r.stderr)
+			}
+			lines := strings.Split(strings.TrimRight(r.stderr, "\n"), "\n")
+			last := lines[len(lines)-1]
+			if !strings.Contains(last, c.want) {
+				t.Errorf("error %q does not name %q", last, c.want)
+			}
+			if c.name != "unknown flag" && len(lines) != 1 {
+				t.Errorf("error spans %d lines: %q", len(lines), r.stderr)
+			}
+			if after := hashTree(t, work); !sameTree(before, after) {
+				t.Errorf("files changed")
+				before = after
+			}
+		})
+	}
+}
+
+func sameTree(a, b map[string][32]byte) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// TestClusterTemplates checks that the Slurm and Kubernetes templates parse
+// and shard the way sgdyn expects.
+func TestClusterTemplates(t *testing.T) {
+	root := filepath.Join("..", "..", "scripts")
+	sb := filepath.Join(root, "slurm", "ensemble.sbatch")
+	if out, err := exec.Command("bash", "-n", sb).CombinedOutput(); err != nil {
+		t.Errorf("%s: %v\n%s", sb, err, out)
+	}
+	body, _ := os.ReadFile(sb)
+	if !regexp.MustCompile(`--shard "\$index/\$count"`).Match(body) || !bytes.Contains(body, []byte("#SBATCH --signal=B:TERM")) {
+		t.Errorf("%s: does not pass --shard index/count or ask for SIGTERM before the limit", sb)
+	}
+	kb, err := os.ReadFile(filepath.Join(root, "k8s", "ensemble-job.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var job struct {
+		APIVersion string `yaml:"apiVersion"`
+		Kind       string `yaml:"kind"`
+		Spec       struct {
+			CompletionMode string `yaml:"completionMode"`
+			Completions    int    `yaml:"completions"`
+			Template       struct {
+				Spec struct {
+					Containers []struct {
+						Args []string `yaml:"args"`
+					} `yaml:"containers"`
+				} `yaml:"spec"`
+			} `yaml:"template"`
+		} `yaml:"spec"`
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(kb))
+	if err := dec.Decode(&job); err != nil {
+		t.Fatalf("k8s template: %v", err)
+	}
+	if job.APIVersion != "batch/v1" || job.Kind != "Job" || job.Spec.CompletionMode != "Indexed" || len(job.Spec.Template.Spec.Containers) != 1 {
+		t.Fatalf("k8s template is not an Indexed batch/v1 Job: %+v", job)
+	}
+	args := strings.Join(job.Spec.Template.Spec.Containers[0].Args, " ")
+	if want := fmt.Sprintf(`--shard "${JOB_COMPLETION_INDEX}/%d"`, job.Spec.Completions); !strings.Contains(args, want) {
+		t.Errorf("k8s args %q do not contain %s", args, want)
+	}
+}
