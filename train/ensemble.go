@@ -105,7 +105,6 @@ const (
 	replicaJSON   = "replica.json"
 	stateJSON     = "state.json"
 	doneJSON      = "done.json"
-	paramsNPY     = "params.npy"
 )
 
 // EnsembleDir is where the ensemble name of run dir lives.
@@ -125,9 +124,13 @@ type ReplicaDone struct {
 	Finished string  `json:"finished"`
 }
 
+// replicaState is state.json, the commit record of a replica checkpoint:
+// it names the parameter file of its step, which is written before it, so
+// a kill between the two writes leaves the previous, consistent pair.
 type replicaState struct {
-	Step int64 `json:"step"`
-	Rows int64 `json:"rows"`
+	Step   int64  `json:"step"`
+	Rows   int64  `json:"rows"`
+	Params string `json:"params"`
 }
 
 type replicaInfo struct {
@@ -345,13 +348,13 @@ func (rp *replicaRunner) run(ctx context.Context, r int) (diverged bool, err err
 		if err := json.Unmarshal(b, &st); err != nil {
 			return false, fmt.Errorf("%s: %w", filepath.Join(dir, stateJSON), err)
 		}
-		_, raw, err := npy.ReadNPY(filepath.Join(dir, paramsNPY))
+		_, raw, err := npy.ReadNPY(filepath.Join(dir, st.Params))
 		if err != nil {
 			return false, err
 		}
 		saved, ok := raw.([]float64)
 		if !ok || len(saved) != len(w) {
-			return false, fmt.Errorf("%s: not this model's parameters", filepath.Join(dir, paramsNPY))
+			return false, fmt.Errorf("%s: not this model's parameters", filepath.Join(dir, st.Params))
 		}
 		copy(w, saved)
 		start, keepRows = st.Step, st.Rows
@@ -378,10 +381,15 @@ func (rp *replicaRunner) run(ctx context.Context, r int) (diverged bool, err err
 		if err != nil {
 			return err
 		}
-		if err := npy.WriteNPY(filepath.Join(dir, paramsNPY), []int{len(w)}, w); err != nil {
+		name := fmt.Sprintf("params-%09d.npy", step)
+		if err := npy.WriteNPY(filepath.Join(dir, name), []int{len(w)}, w); err != nil {
 			return err
 		}
-		return atomicfile.WriteJSON(filepath.Join(dir, stateJSON), replicaState{Step: step, Rows: rows})
+		if err := atomicfile.WriteJSON(filepath.Join(dir, stateJSON), replicaState{Step: step, Rows: rows, Params: name}); err != nil {
+			return err
+		}
+		removeParams(dir, name)
+		return nil
 	}
 	finish := func(d ReplicaDone) error {
 		if err := traj.close(); err != nil {
@@ -436,8 +444,18 @@ func (rp *replicaRunner) run(ctx context.Context, r int) (diverged bool, err err
 	}
 	// The resume state is no longer needed once done.json exists.
 	os.Remove(filepath.Join(dir, stateJSON))
-	os.Remove(filepath.Join(dir, paramsNPY))
+	removeParams(dir, "")
 	return false, nil
+}
+
+// removeParams deletes a replica's checkpoint parameter files except keep.
+func removeParams(dir, keep string) {
+	old, _ := filepath.Glob(filepath.Join(dir, "params-*.npy"))
+	for _, p := range old {
+		if filepath.Base(p) != keep {
+			os.Remove(p)
+		}
+	}
 }
 
 // lockReplica takes an exclusive advisory lock on a replica directory, so

@@ -37,8 +37,10 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 
-	// Layers of settings: model defaults, then the run directory's saved
-	// config or a --config file, then flags.
+	// Layers of settings: model defaults, then a --config file or else the
+	// run directory's saved config, then flags. Continuing a run with the
+	// command that started it works; a different config is refused by
+	// train.Train before anything is written.
 	var c train.Config
 	var err error
 	saved := ""
@@ -49,12 +51,10 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 	switch {
-	case saved != "" && *configPath != "":
-		return fmt.Errorf("--config given for %s, which already has its config; drop --config to continue it", *runDir)
-	case saved != "":
-		c, err = train.LoadConfig(saved)
 	case *configPath != "":
 		c, err = train.LoadConfig(*configPath)
+	case saved != "":
+		c, err = train.LoadConfig(saved)
 	default:
 		k := *kind
 		if k == "" {

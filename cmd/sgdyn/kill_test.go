@@ -1,0 +1,140 @@
+package main
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// killRepeatedly runs args in dir, SIGKILLing it after random delays until
+// a run completes on its own. It returns how many runs were killed mid-way.
+func killRepeatedly(t *testing.T, dir string, rng *rand.Rand, maxDelay time.Duration, args ...string) int {
+	t.Helper()
+	kills := 0
+	for attempt := 0; attempt < 100; attempt++ {
+		cmd := exec.Command(binary, args...)
+		cmd.Dir = dir
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		delay := time.Duration(rng.Int64N(int64(maxDelay)))
+		if kills >= 12 {
+			delay = time.Hour // enough kills: let it finish
+		}
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("%v: %v\n%s", args, err, stderr.String())
+			}
+			return kills
+		case <-time.After(delay):
+			cmd.Process.Signal(syscall.SIGKILL)
+			if err := <-done; err == nil {
+				return kills // it finished just before the kill
+			}
+			kills++
+		}
+	}
+	t.Fatal("never completed")
+	return kills
+}
+
+func readFile(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestKillAndResume kills `sgdyn train` and `sgdyn ensemble` with SIGKILL at
+// random points, resumes them, and requires the final parameters, metrics
+// and projections to equal an uninterrupted run's byte for byte.
+func TestKillAndResume(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills child processes for about a minute")
+	}
+	work, _ := tinyRun(t)
+	train := []string{"train", "--config", "tiny.yaml", "--steps", "1500", "--checkpoint-every", "7"}
+	mustRun(t, work, append(train, "--run", "whole")...)
+	start := time.Now()
+	mustRun(t, work, append(train, "--run", "timing")...)
+	trainTime := time.Since(start)
+
+	rng := rand.New(rand.NewPCG(2026, 11))
+	kills := killRepeatedly(t, work, rng, trainTime/12, append(train, "--run", "killed")...)
+	if kills < 10 {
+		t.Errorf("only %d kills landed mid-run, want >= 10", kills)
+	}
+	for _, f := range []string{"metrics.jsonl", "checkpoints/step-000001500.npz"} {
+		if !bytes.Equal(readFile(t, filepath.Join(work, "whole", f)), readFile(t, filepath.Join(work, "killed", f))) {
+			t.Errorf("train: %s differs after %d kills", f, kills)
+		}
+	}
+	t.Logf("train: %d SIGKILLs at random points over a %.2fs run", kills, trainTime.Seconds())
+
+	mustRun(t, work, "hessian", "--run", "whole", "--eval-examples", "32", "--top", "2", "--bottom", "1", "--bulk", "2",
+		"--noise-batches", "3", "--density-starts", "-1", "--trace-samples", "-1")
+	ens := []string{"ensemble", "--run", "whole", "--replicas", "6", "--steps", "400", "--checkpoint-every", "5", "--workers", "2"}
+	start = time.Now()
+	mustRun(t, work, append(ens, "--name", "reference")...)
+	ensTime := time.Since(start)
+	kills = killRepeatedly(t, work, rng, ensTime/12, append(ens, "--name", "killed")...)
+	if kills < 10 {
+		t.Errorf("only %d kills landed mid-ensemble, want >= 10", kills)
+	}
+	for _, f := range []string{"projections.npy", "loss.npy", "distance.npy"} {
+		a := readFile(t, filepath.Join(work, "whole", "ensemble", "reference", f))
+		b := readFile(t, filepath.Join(work, "whole", "ensemble", "killed", f))
+		if !bytes.Equal(a, b) {
+			t.Errorf("ensemble: %s differs after %d kills", f, kills)
+		}
+	}
+	t.Logf("ensemble: %d SIGKILLs at random points over a %.2fs run", kills, ensTime.Seconds())
+}
+
+// TestTerminateCheckpoints sends SIGTERM mid-run: the run must stop after
+// its current step with status 130 and a checkpoint, and a rerun must end
+// identical to an uninterrupted run.
+func TestTerminateCheckpoints(t *testing.T) {
+	work, _ := tinyRun(t)
+	train := []string{"train", "--config", "tiny.yaml", "--steps", "400", "--checkpoint-every", "1000"}
+	mustRun(t, work, append(train, "--run", "whole")...)
+	cmd := exec.Command(binary, append(train, "--run", "stopped")...)
+	cmd.Dir = work
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Wait until training has started (metrics exist), then ask it to stop.
+	for i := 0; i < 400; i++ {
+		if _, err := os.Stat(filepath.Join(work, "stopped", "metrics.jsonl")); err == nil {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond)
+	cmd.Process.Signal(syscall.SIGTERM)
+	err := cmd.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 130 {
+		t.Fatalf("after SIGTERM: %v (want exit status 130)\n%s", err, stderr.String())
+	}
+	if !bytes.Contains(stderr.Bytes(), []byte("checkpoint written")) {
+		t.Errorf("stderr does not say a checkpoint was written: %q", stderr.String())
+	}
+	mustRun(t, work, append(train, "--run", "stopped")...)
+	if !bytes.Equal(readFile(t, filepath.Join(work, "whole", "metrics.jsonl")), readFile(t, filepath.Join(work, "stopped", "metrics.jsonl"))) {
+		t.Error("metrics after SIGTERM and resume differ from an uninterrupted run")
+	}
+}
