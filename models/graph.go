@@ -69,20 +69,11 @@ func newGraphModel(a arch, dtype string, chunk int, seed uint64) (*graphModel, e
 	case "float64":
 		m.dtype = tensor.Float64
 	}
-	// One sequential stream over the parameters in declaration order: equal
-	// seeds give equal models, and Gorgonia's clock-seeded initialisers are
-	// never used.
-	rng := rand.New(rand.NewPCG(seed, 0x6d6f64656c696e69))
+	specs := a.params()
+	all := initialParams(specs, seed)
 	off := 0
-	for _, p := range a.params() {
-		vals := make([]float64, p.size())
-		for i := range vals {
-			if p.std > 0 {
-				vals[i] = p.std * rng.NormFloat64()
-			} else {
-				vals[i] = p.fill
-			}
-		}
+	for _, p := range specs {
+		vals := all[off : off+p.size()]
 		t := tensor.New(tensor.Of(m.dtype), tensor.WithShape(p.shape...))
 		setData(t, vals)
 		m.specs = append(m.specs, p)
@@ -93,6 +84,24 @@ func newGraphModel(a arch, dtype string, chunk int, seed uint64) (*graphModel, e
 	m.nparams = off
 	m.chunkGrad = make([]float64, off)
 	return m, nil
+}
+
+// initialParams draws the initial flat parameter vector: one sequential
+// stream over the parameters in declaration order, so equal seeds give
+// equal models, and Gorgonia's clock-seeded initialisers are never used.
+func initialParams(specs []paramSpec, seed uint64) []float64 {
+	rng := rand.New(rand.NewPCG(seed, 0x6d6f64656c696e69))
+	var vals []float64
+	for _, p := range specs {
+		for range p.size() {
+			if p.std > 0 {
+				vals = append(vals, p.std*rng.NormFloat64())
+			} else {
+				vals = append(vals, p.fill)
+			}
+		}
+	}
+	return vals
 }
 
 func (m *graphModel) NumParams() int        { return m.nparams }

@@ -137,7 +137,7 @@ func biasReLUPool2Grad[T float](out []T, arg []uint8, dout []T, c, h, w int, dy,
 				}
 				g := dout[p]
 				a := int(arg[p])
-				plane[(2*i+a>>1)*w+2*j+a&1] = g
+				plane[(2*i+(a>>1))*w+2*j+(a&1)] = g
 				db += g
 			}
 		}

@@ -64,6 +64,12 @@ type Config struct {
 	// Chunk is the largest number of examples run through the graph at
 	// once; bigger batches are split so memory stays bounded. 0 means 256.
 	Chunk int `yaml:"chunk" json:"chunk"`
+	// Impl selects how the network is computed: "fused" (the default)
+	// runs hand-written forward and backward kernels that reuse their
+	// buffers and use every core; "plain" runs the straightforward Gorgonia
+	// graph, kept as the reference the fused kernels are tested against.
+	// Both compute the same function of the same parameters.
+	Impl string `yaml:"impl,omitempty" json:"impl,omitempty"`
 }
 
 // CNNConfig sizes the CIFAR-10 CNN: three 3x3 conv+ReLU+2x2-max-pool stages
@@ -106,6 +112,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.Chunk == 0 {
 		c.Chunk = 256
+	}
+	if c.Impl == "" {
+		c.Impl = "fused"
 	}
 	cnn, tr, mlp := c.CNN, c.Transformer, c.MLP
 	c.CNN, c.Transformer, c.MLP = CNNConfig{}, TransformerConfig{}, MLPConfig{}
@@ -156,6 +165,9 @@ func (c Config) Validate() error {
 	}
 	if c.DType != "float32" && c.DType != "float64" {
 		return fmt.Errorf("model dtype %q: want float32 or float64", c.DType)
+	}
+	if c.Impl != "fused" && c.Impl != "plain" {
+		return fmt.Errorf("model impl %q: want fused or plain", c.Impl)
 	}
 	if c.Chunk < 1 {
 		return fmt.Errorf("model chunk %d: must be positive", c.Chunk)
@@ -208,5 +220,29 @@ func New(c Config, s Shape, seed uint64) (Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", c.Kind, err)
 	}
-	return newGraphModel(a, c.DType, c.Chunk, seed)
+	if c.Impl == "plain" {
+		return newGraphModel(a, c.DType, c.Chunk, seed)
+	}
+	if c.DType == "float32" {
+		return newFused[float32](a, c.Chunk, seed), nil
+	}
+	return newFused[float64](a, c.Chunk, seed), nil
+}
+
+// newFused builds the fused implementation of a.
+func newFused[T float](a arch, chunk int, seed uint64) Model {
+	var net fusedNet[T]
+	switch a := a.(type) {
+	case *cnn:
+		net = newFusedCNN[T](a)
+	case *transformer:
+		net = newFusedTransformer[T](a)
+	case *mlp:
+		net = newFusedMLP[T](a)
+	case *linReg:
+		net = &fusedLinReg[T]{inputs: a.inputs}
+	default:
+		panic(fmt.Sprintf("models: no fused implementation of %T", a)) // a bug: every arch has one
+	}
+	return newFusedModel(net, a.params(), chunk, seed)
 }

@@ -29,10 +29,11 @@ type SurveyOptions struct {
 
 	FDStep float64     // finite-difference displacement (default DefaultFDStep)
 	Seed   uint64      // seeds Lanczos, bulk directions, density, trace and noise batches
-	User   [][]float64 // extra directions given by the user (normalised here)
+	User   [][]float64 `json:"-"` // extra directions given by the user (normalised here)
 }
 
-func (o SurveyOptions) withDefaults() SurveyOptions {
+// WithDefaults returns o with every unset field at its documented default.
+func (o SurveyOptions) WithDefaults() SurveyOptions {
 	def := func(v *int, d int) {
 		if *v == 0 {
 			*v = d
@@ -111,7 +112,7 @@ type DensitySummary struct {
 // name and counts as the survey goes.
 func RunSurvey(m models.Model, train data.Dataset, w0 []float64, o SurveyOptions, progress func(stage string, done, total int)) (*Survey, error) {
 	start := time.Now()
-	o = o.withDefaults()
+	o = o.WithDefaults()
 	if progress == nil {
 		progress = func(string, int, int) {}
 	}

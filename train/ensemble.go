@@ -141,9 +141,9 @@ type replicaInfo struct {
 
 // EnsembleResult summarises what one invocation did.
 type EnsembleResult struct {
-	Dir                        string
-	Ran, Skipped, Diverged     int
-	ReplicaSteps               int64
+	Dir                         string
+	Ran, Skipped, Diverged      int
+	ReplicaSteps                int64
 	Seconds, ReplicaStepsPerSec float64
 }
 

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/schollz/progressbar/v3"
 
@@ -64,23 +65,7 @@ func runHessian(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	fmt.Fprintf(stdout, "hessian of %s at %s (%d parameters, %d evaluation examples)\n", *runDir, ref.Checkpoint, len(ref.W), min(o.EvalExamples, ref.Data.Train.Len()))
-	var bar *progressbar.ProgressBar
-	last := ""
-	s, err := probe.RunSurvey(m, ref.Data.Train, ref.W, o, func(stage string, done, total int) {
-		if stage != last {
-			if bar != nil {
-				_ = bar.Finish()
-			}
-			bar = progressbar.NewOptions(max(total, -1), progressbar.OptionSetWriter(stderr), progressbar.OptionSetDescription(stage),
-				progressbar.OptionShowCount(), progressbar.OptionSetItsString("HVPs"), progressbar.OptionShowIts())
-			last = stage
-		}
-		_ = bar.Set(done)
-	})
-	if bar != nil {
-		_ = bar.Finish()
-		fmt.Fprintln(stderr)
-	}
+	s, err := probe.RunSurvey(m, ref.Data.Train, ref.W, o, surveyProgress(stderr))
 	if err != nil {
 		return err
 	}
@@ -153,4 +138,22 @@ func readDirections(path string, params int) ([][]float64, error) {
 		out[i] = vals[i*params : (i+1)*params]
 	}
 	return out, nil
+}
+
+// surveyProgress shows one progress bar per survey stage on w.
+func surveyProgress(w io.Writer) func(stage string, done, total int) {
+	var bar *progressbar.ProgressBar
+	last := ""
+	return func(stage string, done, total int) {
+		if stage != last {
+			if bar != nil {
+				_ = bar.Finish()
+				fmt.Fprintln(w)
+			}
+			bar = progressbar.NewOptions(max(total, -1), progressbar.OptionSetWriter(w), progressbar.OptionSetDescription(stage),
+				progressbar.OptionShowCount(), progressbar.OptionShowIts(), progressbar.OptionThrottle(200*time.Millisecond))
+			last = stage
+		}
+		_ = bar.Set(done)
+	}
 }
