@@ -1,0 +1,38 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/sgdyn/sgdyn/internal/npy"
+)
+
+// FuzzReadDirections: a direction file of any content either fails with an
+// error or gives k vectors of exactly P entries.
+func FuzzReadDirections(f *testing.F) {
+	const params = 6
+	p := filepath.Join(f.TempDir(), "d.npy")
+	npy.WriteNPY(p, []int{2, params}, make([]float64, 2*params))
+	seed, _ := os.ReadFile(p)
+	f.Add(seed)
+	npy.WriteNPY(p, []int{params}, make([]float32, params))
+	seed1, _ := os.ReadFile(p)
+	f.Add(seed1)
+	npy.WriteNPY(p, []int{3, params + 1}, make([]float64, 3*(params+1)))
+	seed2, _ := os.ReadFile(p)
+	f.Add(seed2)
+	f.Fuzz(func(t *testing.T, content []byte) {
+		path := filepath.Join(t.TempDir(), "x.npy")
+		os.WriteFile(path, content, 0o644)
+		dirs, err := readDirections(path, params)
+		if err != nil {
+			return
+		}
+		for i, d := range dirs {
+			if len(d) != params {
+				t.Fatalf("direction %d has %d entries", i, len(d))
+			}
+		}
+	})
+}
