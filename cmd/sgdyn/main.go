@@ -43,6 +43,8 @@ func commands() []command {
 		{"train", "train a model with plain SGD, or continue a run", runTrain},
 		{"hessian", "probe the mean Hessian and the minibatch noise at a run's reference point", runHessian},
 		{"ensemble", "run replicas of SGD from a reference point; merge shards", runEnsemble},
+		{"report", "write the variance-growth report of a run directory", runReport},
+		{"run", "the whole experiment: train, probe, ensembles, report", runRun},
 		{"data", "fetch or verify data sets", runData},
 	}
 }

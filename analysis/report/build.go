@@ -1,0 +1,384 @@
+// Package report turns a run directory (training metrics, the Hessian
+// survey, ensembles) into the variance-growth report: which directions are
+// confined, diffusive, unstable or null, with confidence intervals, and how
+// the measurements compare with the discrete theory and with Langevin.
+package report
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"github.com/sgdyn/sgdyn/analysis"
+	"github.com/sgdyn/sgdyn/internal/atomicfile"
+	"github.com/sgdyn/sgdyn/probe"
+	"github.com/sgdyn/sgdyn/train"
+)
+
+// Options configures the statistics of a report.
+type Options struct {
+	Resamples int     // bootstrap resamples over replicas (default 1000)
+	Level     float64 // confidence level (default 0.95)
+	Seed      uint64
+}
+
+// Report is everything the report shows, computed from a run directory.
+type Report struct {
+	Run        string
+	Config     *train.Config
+	Params     int
+	Training   *TrainingCurves
+	Survey     *Survey
+	Ensembles  []*Ensemble
+	Scan       *Scan
+	Notes      []string // what is missing or partial, in words
+	Level      float64
+	Rule       string
+	TailRule   string
+	NoiseBatch int // batch size the noise statistics were measured at
+}
+
+// TrainingCurves are the metrics of the training run.
+type TrainingCurves struct {
+	Steps     []float64
+	Loss      []float64
+	EvalSteps []float64
+	ValLoss   []float64
+	ValAcc    []float64 // empty for regression
+}
+
+// Survey is the Hessian survey at the reference point.
+type Survey struct {
+	Top, Bottom []probe.Eigenvalue
+	Density     *probe.DensitySummary
+	Trace       *probe.TraceEstimate
+	Directions  []probe.Direction
+	Loss        float64
+	GradNorm    float64
+	HVPs        int
+	Checkpoint  string
+	BatchSize   int
+}
+
+// Ensemble is one ensemble's measurements and classification.
+type Ensemble struct {
+	Name                                 string
+	Manifest                             train.EnsembleManifest
+	Complete, Running, Missing, Diverged int
+	Growth                               *analysis.Growth
+	Classes                              []analysis.Classification
+	Directions                           []Direction
+	Counts                               map[string]int
+	Steps                                []int64
+}
+
+// Direction is one row of the direction table and of summary.json.
+type Direction struct {
+	Index         int        `json:"index"`
+	Source        string     `json:"source"`
+	Lambda        *float64   `json:"lambda"`
+	C             *float64   `json:"c"`
+	S2            *float64   `json:"s2"`
+	MeanGrad      *float64   `json:"mean_grad"`
+	Class         string     `json:"class"`
+	Reason        string     `json:"reason"`
+	LateSlope     *float64   `json:"late_slope"`
+	LateSlopeCI   []*float64 `json:"late_slope_ci"`
+	LogLogSlope   *float64   `json:"loglog_slope"`
+	LogLogSlopeCI []*float64 `json:"loglog_slope_ci"`
+	VarFinal      *float64   `json:"var_final"`
+	VarFinalCI    []*float64 `json:"var_final_ci"`
+	FinalStep     int64      `json:"final_step"`
+	PredDiscrete  *float64   `json:"pred_discrete"` // sigma^2 at FinalStep, discrete theory
+	PredLangevin  *float64   `json:"pred_langevin"` // sigma^2 at FinalStep, Langevin (standard FP)
+	StatDiscrete  *float64   `json:"stationary_discrete"`
+	StatLangevin  *float64   `json:"stationary_langevin"`
+	FlatSlope     *float64   `json:"pred_flat_slope"` // eta^2 c per step
+	DriftFinal    *float64   `json:"drift_final"`     // mean projection at FinalStep
+	HeavyTail     bool       `json:"heavy_tail"`
+	Stationary    bool       `json:"stationary"`
+	params        *analysis.DirectionParams
+}
+
+// Scan is a learning-rate scan over ensembles that differ only in eta.
+type Scan struct {
+	Points []analysis.ScanPoint
+	Fit    *analysis.ScanFit
+	Names  []string
+	Note   string
+}
+
+// Build reads the run in dir and computes the report. Missing parts (no
+// survey yet, an ensemble still running) are noted, not errors; a run
+// directory that is not one is an error.
+func Build(dir string, o Options) (*Report, error) {
+	if o.Resamples == 0 {
+		o.Resamples = 1000
+	}
+	if o.Level == 0 {
+		o.Level = 0.95
+	}
+	cfg, err := train.LoadConfig(filepath.Join(dir, train.ConfigFile))
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("%s is not an sgdyn run directory (no %s)", dir, train.ConfigFile)
+		}
+		return nil, err
+	}
+	cfg = cfg.WithDefaults()
+	r := &Report{Run: dir, Config: &cfg, Level: o.Level, Rule: analysis.Rule, TailRule: analysis.HeavyTailRule}
+	if r.Training, err = readMetrics(filepath.Join(dir, train.MetricsFile)); err != nil {
+		return nil, err
+	}
+	if r.Training == nil {
+		r.Notes = append(r.Notes, "no training metrics yet")
+	}
+	if r.Survey, err = readSurvey(filepath.Join(dir, "hessian")); err != nil {
+		return nil, err
+	}
+	if r.Survey == nil {
+		r.Notes = append(r.Notes, "no Hessian survey yet (run 'sgdyn hessian'): no spectrum, and no theory predictions")
+	} else {
+		r.NoiseBatch = r.Survey.BatchSize
+	}
+	names, _ := filepath.Glob(filepath.Join(dir, "ensemble", "*", train.ManifestFile))
+	sort.Strings(names)
+	for _, m := range names {
+		e, err := buildEnsemble(filepath.Dir(m), r, o)
+		if err != nil {
+			return nil, err
+		}
+		if e != nil {
+			r.Ensembles = append(r.Ensembles, e)
+		}
+	}
+	if len(names) == 0 {
+		r.Notes = append(r.Notes, "no ensembles yet (run 'sgdyn ensemble')")
+	}
+	r.Scan = buildScan(r.Ensembles, o.Level)
+	if r.Scan != nil && r.Scan.Note != "" {
+		r.Notes = append(r.Notes, r.Scan.Note)
+	}
+	for _, e := range r.Ensembles {
+		r.Params = e.Manifest.Params
+	}
+	return r, nil
+}
+
+func readMetrics(path string) (*TrainingCurves, error) {
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	tc := &TrainingCurves{}
+	_, err := atomicfile.ReadLog(path, func(line []byte) error {
+		var rec struct {
+			Step    float64  `json:"step"`
+			Loss    *float64 `json:"loss"`
+			ValLoss *float64 `json:"val_loss"`
+			ValAcc  *float64 `json:"val_acc"`
+		}
+		if err := json.Unmarshal(line, &rec); err != nil {
+			return err
+		}
+		if rec.Loss != nil {
+			tc.Steps = append(tc.Steps, rec.Step)
+			tc.Loss = append(tc.Loss, *rec.Loss)
+		}
+		if rec.ValLoss != nil {
+			tc.EvalSteps = append(tc.EvalSteps, rec.Step)
+			tc.ValLoss = append(tc.ValLoss, *rec.ValLoss)
+			if rec.ValAcc != nil {
+				tc.ValAcc = append(tc.ValAcc, *rec.ValAcc)
+			}
+		}
+		return nil
+	})
+	return tc, err
+}
+
+func readSurvey(dir string) (*Survey, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "spectrum.json"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var raw struct {
+		probe.Survey
+		Checkpoint string `json:"checkpoint"`
+	}
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, "spectrum.json"), err)
+	}
+	s := &Survey{Top: raw.Top, Bottom: raw.Bottom, Density: raw.Density, Trace: raw.Trace, Loss: raw.Loss,
+		GradNorm: raw.GradNorm, HVPs: raw.HVPs, Checkpoint: raw.Checkpoint, BatchSize: raw.Settings.BatchSize}
+	db, err := os.ReadFile(filepath.Join(dir, "directions.json"))
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(db, &s.Directions); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, "directions.json"), err)
+	}
+	return s, nil
+}
+
+func buildEnsemble(dir string, r *Report, o Options) (*Ensemble, error) {
+	ed, err := train.LoadEnsemble(dir)
+	if err != nil {
+		return nil, err
+	}
+	man := ed.Manifest
+	e := &Ensemble{Name: man.Name, Manifest: man, Counts: map[string]int{}, Steps: ed.Steps}
+	for _, s := range ed.Status {
+		switch s {
+		case train.StatusComplete:
+			e.Complete++
+		case train.StatusDiverged:
+			e.Diverged++
+		case train.StatusRunning:
+			e.Running++
+		default:
+			e.Missing++
+		}
+	}
+	if e.Running+e.Missing > 0 {
+		r.Notes = append(r.Notes, fmt.Sprintf("ensemble %s is partial: %d of %d replicas finished, %d running or interrupted, %d not started; statistics use the rows written so far",
+			man.Name, e.Complete+e.Diverged, man.Replicas, e.Running, e.Missing))
+	}
+	if e.Diverged > 0 {
+		r.Notes = append(r.Notes, fmt.Sprintf("ensemble %s: %d of %d replicas diverged (loss not finite) and are excluded from the step they diverged on", man.Name, e.Diverged, man.Replicas))
+	}
+	// Rows not written yet are NaN, which the analysis treats as absent.
+	ens := analysis.Ensemble{Eta: man.LR, Batch: man.Batch, Steps: ed.Steps, Proj: ed.Proj, Diverged: ed.Diverged}
+	e.Growth, err = analysis.VarianceGrowth(ens, analysis.GrowthOptions{Resamples: o.Resamples, Level: o.Level, Seed: o.Seed})
+	if err != nil {
+		return nil, fmt.Errorf("ensemble %s: %w", man.Name, err)
+	}
+	params, null := directionParams(r, &man)
+	e.Classes, err = analysis.Classify(e.Growth, null, analysis.ClassifyOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("ensemble %s: %w", man.Name, err)
+	}
+	for k, c := range e.Classes {
+		d := Direction{Index: k, Class: string(c.Class), Reason: c.Reason, HeavyTail: c.HeavyTail, Stationary: c.Stationary, FinalStep: c.End}
+		if k < len(man.DirectionSources) {
+			d.Source = man.DirectionSources[k]
+		}
+		d.LateSlope, d.LateSlopeCI = num(c.LateSlope.Est), ci(c.LateSlope)
+		d.LogLogSlope, d.LogLogSlopeCI = num(c.LogLogSlope.Est), ci(c.LogLogSlope)
+		d.VarFinal, d.VarFinalCI = num(c.VarFinal.Est), ci(c.VarFinal)
+		if i := indexOfStep(ed.Steps, c.End); i >= 0 {
+			d.DriftFinal = num(e.Growth.Dirs[k].Mean[i])
+		}
+		if p := params[k]; p != nil {
+			d.params = p
+			d.Lambda, d.C, d.S2 = num(p.Lambda), num(p.C), num(p.S2)
+			t := float64(c.End)
+			d.PredDiscrete = num(analysis.DiscreteVariance(man.LR, *p, 0, t))
+			d.PredLangevin = num(analysis.LangevinVariance(man.LR, *p, 0, t))
+			d.StatDiscrete = num(analysis.DiscreteStationary(man.LR, *p))
+			d.StatLangevin = num(analysis.LangevinStationary(man.LR, *p))
+			d.FlatSlope = num(analysis.FlatSlope(man.LR, p.C))
+			if k < len(r.Survey.Directions) {
+				d.MeanGrad = num(r.Survey.Directions[k].MeanGrad)
+			}
+		}
+		e.Directions = append(e.Directions, d)
+		e.Counts[d.Class]++
+	}
+	return e, nil
+}
+
+// directionParams matches the ensemble's directions to the survey's
+// statistics. The noise was measured at the survey's batch size; c and s2
+// scale as 1/b (exactly so for sampling with replacement), so they are
+// rescaled to the ensemble's batch.
+func directionParams(r *Report, man *train.EnsembleManifest) ([]*analysis.DirectionParams, []bool) {
+	params := make([]*analysis.DirectionParams, man.Directions)
+	null := make([]bool, man.Directions)
+	s := r.Survey
+	if s == nil || len(s.Directions) != man.Directions {
+		r.Notes = append(r.Notes, fmt.Sprintf("ensemble %s: its %d directions are not the survey's, so there are no theory predictions", man.Name, man.Directions))
+		return params, null
+	}
+	scale := 1.0
+	if s.BatchSize > 0 && man.Batch > 0 {
+		scale = float64(s.BatchSize) / float64(man.Batch)
+	}
+	for k, d := range s.Directions {
+		if k < len(man.DirectionSources) && man.DirectionSources[k] != d.Source {
+			r.Notes = append(r.Notes, fmt.Sprintf("ensemble %s: direction %d is %s, the survey's is %s: no predictions", man.Name, k, man.DirectionSources[k], d.Source))
+			return make([]*analysis.DirectionParams, man.Directions), null
+		}
+		params[k] = &analysis.DirectionParams{Lambda: d.Lambda, C: d.C * scale, S2: d.S2 * scale}
+		null[k] = d.Null
+	}
+	return params, null
+}
+
+func buildScan(ens []*Ensemble, level float64) *Scan {
+	// A scan is the ensembles sharing everything but the learning rate.
+	type key struct {
+		batch, replicas int
+		steps           int64
+		sampling, ref   string
+	}
+	groups := map[key][]*Ensemble{}
+	for _, e := range ens {
+		m := e.Manifest
+		k := key{m.Batch, m.Replicas, m.Steps, m.Sampling, m.ReferenceSHA256}
+		groups[k] = append(groups[k], e)
+	}
+	var best []*Ensemble
+	for _, g := range groups {
+		if len(g) > len(best) {
+			best = g
+		}
+	}
+	if len(best) < 2 {
+		return nil
+	}
+	sort.Slice(best, func(i, j int) bool { return best[i].Manifest.LR < best[j].Manifest.LR })
+	s := &Scan{}
+	for _, e := range best {
+		p, err := analysis.DiffusiveRate(e.Manifest.LR, e.Classes, level)
+		if err != nil {
+			s.Note = fmt.Sprintf("learning-rate scan: %s has no diffusive direction, left out", e.Name)
+			continue
+		}
+		s.Points = append(s.Points, p)
+		s.Names = append(s.Names, e.Name)
+	}
+	if len(s.Points) >= 2 {
+		if fit, err := analysis.FitScan(s.Points, level); err == nil {
+			s.Fit = &fit
+		} else {
+			s.Note = "learning-rate scan: " + err.Error()
+		}
+	}
+	return s
+}
+
+func indexOfStep(steps []int64, s int64) int {
+	for i, x := range steps {
+		if x == s {
+			return i
+		}
+	}
+	return -1
+}
+
+// num is x for JSON, or null when x is not finite.
+func num(x float64) *float64 {
+	if math.IsNaN(x) || math.IsInf(x, 0) {
+		return nil
+	}
+	return &x
+}
+
+func ci(iv analysis.Interval) []*float64 { return []*float64{num(iv.Lo), num(iv.Hi)} }

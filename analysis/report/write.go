@@ -1,0 +1,352 @@
+package report
+
+import (
+	"bytes"
+	"encoding/csv"
+	"fmt"
+	"html/template"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/sgdyn/sgdyn/internal/atomicfile"
+)
+
+// Classes in the order reports list them.
+var classOrder = []string{"confined", "diffusive", "unstable", "null", "undetermined"}
+
+// page is what the HTML and Markdown templates see.
+type page struct {
+	*Report
+	Figures   map[string][]*Figure // "training", "spectrum", ensemble name, "scan"
+	Primary   *Ensemble
+	ModelDesc string
+}
+
+// Write renders r into dir (normally RUN/report): figures as PNG and SVG,
+// index.html, report.md, summary.json and figure_data.csv. The new report
+// is assembled beside the old one and swapped in, so a reader never sees a
+// half-written report.
+func Write(r *Report, dir string) error {
+	parent := filepath.Dir(dir)
+	tmp, err := os.MkdirTemp(parent, ".report-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	figDir := filepath.Join(tmp, "figures")
+	if err := os.Mkdir(figDir, 0o755); err != nil {
+		return err
+	}
+	pg := &page{Report: r, Figures: map[string][]*Figure{}, Primary: primary(r)}
+	pg.ModelDesc = describeModel(r)
+	fd := &figureData{}
+	addFig := func(key string) func(*Figure, error) error {
+		return func(f *Figure, err error) error {
+			if err != nil {
+				return err
+			}
+			if f != nil {
+				pg.Figures[key] = append(pg.Figures[key], f)
+			}
+			return nil
+		}
+	}
+	if r.Training != nil && len(r.Training.Loss) > 0 {
+		if err := addFig("training")(trainingFigure(r.Training, figDir, fd)); err != nil {
+			return err
+		}
+	}
+	if r.Survey != nil {
+		if err := addFig("spectrum")(spectrumFigure(r.Survey, figDir, fd)); err != nil {
+			return err
+		}
+	}
+	for _, e := range r.Ensembles {
+		for _, c := range classOrder {
+			if err := addFig(e.Name)(growthFigure(e, c, figDir, fd)); err != nil {
+				return err
+			}
+		}
+		if err := addFig(e.Name)(stationaryFigure(e, figDir, fd)); err != nil {
+			return err
+		}
+	}
+	if err := addFig("scan")(scanFigure(r.Scan, figDir, fd)); err != nil {
+		return err
+	}
+
+	var html bytes.Buffer
+	if err := htmlPage.Execute(&html, pg); err != nil {
+		return fmt.Errorf("report html: %w", err)
+	}
+	if err := atomicfile.WriteFile(filepath.Join(tmp, "index.html"), html.Bytes(), 0o644); err != nil {
+		return err
+	}
+	if err := atomicfile.WriteFile(filepath.Join(tmp, "report.md"), []byte(markdown(pg)), 0o644); err != nil {
+		return err
+	}
+	if err := atomicfile.WriteJSON(filepath.Join(tmp, "summary.json"), summary(r, pg.Primary)); err != nil {
+		return err
+	}
+	var csvBuf bytes.Buffer
+	w := csv.NewWriter(&csvBuf)
+	w.Write([]string{"figure", "series", "x", "y", "lo", "hi"})
+	w.WriteAll(fd.rows)
+	if err := atomicfile.WriteFile(filepath.Join(tmp, "figure_data.csv"), csvBuf.Bytes(), 0o644); err != nil {
+		return err
+	}
+	// Swap: the old report is moved aside, the new one renamed in.
+	old := dir + ".old"
+	os.RemoveAll(old)
+	if _, err := os.Stat(dir); err == nil {
+		if err := os.Rename(dir, old); err != nil {
+			return err
+		}
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		os.Rename(old, dir)
+		return err
+	}
+	return os.RemoveAll(old)
+}
+
+// primary is the ensemble at the run's own learning rate and batch, or the first.
+func primary(r *Report) *Ensemble {
+	for _, e := range r.Ensembles {
+		if e.Manifest.LR == r.Config.SGD.LR && e.Manifest.Batch == r.Config.SGD.Batch {
+			return e
+		}
+	}
+	if len(r.Ensembles) > 0 {
+		return r.Ensembles[0]
+	}
+	return nil
+}
+
+func describeModel(r *Report) string {
+	m := r.Config.Model
+	s := m.Kind
+	switch m.Kind {
+	case "cnn":
+		s += fmt.Sprintf(" (width %d, hidden %d)", m.CNN.Width, m.CNN.Hidden)
+	case "transformer":
+		t := m.Transformer
+		s += fmt.Sprintf(" (%d layers, width %d, %d heads, context %d)", t.Layers, t.Width, t.Heads, t.Context)
+	case "mlp":
+		s += fmt.Sprintf(" (hidden %v, %s)", m.MLP.Hidden, m.MLP.Activation)
+	}
+	return s + ", " + m.DType
+}
+
+type ensembleSummary struct {
+	Name      string         `json:"name"`
+	Eta       float64        `json:"eta"`
+	Batch     int            `json:"batch"`
+	Sampling  string         `json:"sampling"`
+	Replicas  int            `json:"replicas"`
+	Steps     int64          `json:"steps"`
+	Params    int            `json:"params"`
+	Complete  int            `json:"complete"`
+	Diverged  int            `json:"diverged"`
+	Running   int            `json:"running"`
+	Missing   int            `json:"missing"`
+	Classes   map[string]int `json:"classes"`
+	Direction []Direction    `json:"directions"`
+}
+
+func summarise(e *Ensemble) ensembleSummary {
+	m := e.Manifest
+	cls := map[string]int{}
+	for _, c := range classOrder {
+		cls[c] = e.Counts[c]
+	}
+	return ensembleSummary{Name: e.Name, Eta: m.LR, Batch: m.Batch, Sampling: m.Sampling, Replicas: m.Replicas, Steps: m.Steps, Params: m.Params,
+		Complete: e.Complete, Diverged: e.Diverged, Running: e.Running, Missing: e.Missing, Classes: cls, Direction: e.Directions}
+}
+
+func summary(r *Report, p *Ensemble) map[string]any {
+	s := map[string]any{"run": r.Run, "model": r.Config.Model.Kind, "notes": r.Notes, "level": r.Level}
+	if r.Notes == nil {
+		s["notes"] = []string{}
+	}
+	if p != nil {
+		ps := summarise(p)
+		s["eta"], s["batch"], s["replicas"], s["steps"], s["params"] = ps.Eta, ps.Batch, ps.Replicas, ps.Steps, ps.Params
+		s["directions"], s["classes"], s["ensemble"] = ps.Direction, ps.Classes, ps.Name
+	}
+	var all []ensembleSummary
+	for _, e := range r.Ensembles {
+		all = append(all, summarise(e))
+	}
+	s["ensembles"] = all
+	if r.Training != nil && len(r.Training.ValLoss) > 0 {
+		t := map[string]any{"steps": len(r.Training.Loss), "final_val_loss": r.Training.ValLoss[len(r.Training.ValLoss)-1]}
+		if n := len(r.Training.ValAcc); n > 0 {
+			t["final_val_acc"] = r.Training.ValAcc[n-1]
+		}
+		s["training"] = t
+	}
+	if r.Survey != nil {
+		sp := map[string]any{"top": r.Survey.Top, "bottom": r.Survey.Bottom, "hvps": r.Survey.HVPs, "noise_batch": r.Survey.BatchSize}
+		if r.Survey.Trace != nil {
+			sp["trace"], sp["trace_se"] = r.Survey.Trace.Mean, r.Survey.Trace.StdErr
+		}
+		s["spectrum"] = sp
+	}
+	if sc := r.Scan; sc != nil {
+		var pts []map[string]any
+		for i, p := range sc.Points {
+			pts = append(pts, map[string]any{"ensemble": sc.Names[i], "eta": p.Eta, "rate": num(p.Rate.Est), "rate_ci": ci(p.Rate)})
+		}
+		ls := map[string]any{"points": pts, "theory_per_step": 2, "theory_per_tau": 1}
+		if sc.Fit != nil {
+			ls["per_step_slope"], ls["per_step_slope_ci"] = num(sc.Fit.PerStep.Slope.Est), ci(sc.Fit.PerStep.Slope)
+			ls["per_tau_slope"], ls["per_tau_slope_ci"] = num(sc.Fit.PerTau.Slope.Est), ci(sc.Fit.PerTau.Slope)
+		}
+		s["lr_scan"] = ls
+	}
+	return s
+}
+
+// f formats an optional number for tables.
+func f(p *float64) string {
+	if p == nil {
+		return "-"
+	}
+	return g4(*p)
+}
+
+func g4(x float64) string {
+	if math.IsNaN(x) {
+		return "-"
+	}
+	return fmt.Sprintf("%.4g", x)
+}
+
+func ciText(c []*float64) string {
+	if len(c) != 2 || c[0] == nil || c[1] == nil {
+		return "-"
+	}
+	return "[" + g4(*c[0]) + ", " + g4(*c[1]) + "]"
+}
+
+func counts(e *Ensemble) string {
+	var parts []string
+	for _, c := range classOrder {
+		if n := e.Counts[c]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n, c))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+var funcs = template.FuncMap{"f": f, "ci": ciText, "g": g4, "counts": counts, "pct": func(x float64) string { return fmt.Sprintf("%.1f%%", 100*x) },
+	"last": func(v []float64) float64 {
+		if len(v) == 0 {
+			return math.NaN()
+		}
+		return v[len(v)-1]
+	}}
+
+var htmlPage = template.Must(template.New("report").Funcs(funcs).Parse(`<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>sgdyn report: {{.Run}}</title>
+<style>
+body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;font-size:0.85em;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}
+th{background:#f3f3f3}td.l,th.l{text-align:left}img{max-width:100%}pre{white-space:pre-wrap;background:#f7f7f7;padding:1em;font-size:0.85em}
+.note{background:#fff6d6;padding:0.5em 1em;border-left:4px solid #e0b000}
+.confined{color:#1a6}.diffusive{color:#b50}.unstable{color:#c00}.null{color:#888}.undetermined{color:#55a}
+</style></head><body>
+<h1>SGD dynamics report</h1>
+<p>Run <code>{{.Run}}</code>: {{.ModelDesc}}{{if .Params}}, {{.Params}} parameters{{end}}; data {{.Config.Data.Kind}} {{.Config.Data.Path}};
+training lr {{.Config.SGD.LR}}, batch {{.Config.SGD.Batch}}, {{.Config.SGD.Steps}} steps, seed {{.Config.Seed}}.</p>
+{{range .Notes}}<p class="note">{{.}}</p>{{end}}
+{{with .Primary}}<h2>Answer</h2><p>Ensemble <b>{{.Name}}</b> (eta {{.Manifest.LR}}, batch {{.Manifest.Batch}}, {{.Manifest.Replicas}} replicas, {{.Manifest.Steps}} steps): {{counts .}}.</p>{{end}}
+<h2>Training</h2>
+{{with .Training}}<p>Final validation loss {{g (last .ValLoss)}}{{if .ValAcc}}, accuracy {{pct (last .ValAcc)}}{{end}}.</p>{{end}}
+{{range index .Figures "training"}}<figure><img src="figures/{{.Name}}.png" alt="{{.Title}}"><figcaption>{{.Caption}}</figcaption></figure>{{end}}
+<h2>Spectrum of the mean Hessian</h2>
+{{with .Survey}}<p>At {{.Checkpoint}}: loss {{g .Loss}}, gradient norm {{g .GradNorm}}, {{.HVPs}} Hessian-vector products{{with .Trace}}; trace {{g .Mean}} &plusmn; {{g .StdErr}} (Hutchinson){{end}}. Noise statistics measured at batch {{.BatchSize}}.</p>
+<table><tr><th class="l">pair</th><th>eigenvalue</th><th>residual ||Hv - &lambda;v||</th></tr>
+{{range $i, $e := .Top}}<tr><td class="l">top {{$i}}</td><td>{{g $e.Value}}</td><td>{{g $e.Residual}}</td></tr>{{end}}
+{{range $i, $e := .Bottom}}<tr><td class="l">bottom {{$i}}</td><td>{{g $e.Value}}</td><td>{{g $e.Residual}}</td></tr>{{end}}</table>{{end}}
+{{range index .Figures "spectrum"}}<figure><img src="figures/{{.Name}}.png" alt="{{.Title}}"><figcaption>{{.Caption}}</figcaption></figure>{{end}}
+{{range .Ensembles}}{{$e := .}}
+<h2>Ensemble {{.Name}}</h2>
+<p>eta {{.Manifest.LR}}, batch {{.Manifest.Batch}} ({{.Manifest.Sampling}} replacement), {{.Manifest.Replicas}} replicas ({{.Complete}} complete, {{.Diverged}} diverged, {{.Running}} running, {{.Missing}} not started), {{.Manifest.Steps}} steps logged every {{.Manifest.LogEvery}}, {{.Manifest.Directions}} directions. Classes: {{counts .}}.</p>
+{{range index $.Figures .Name}}<figure><img src="figures/{{.Name}}.png" alt="{{.Title}}"><figcaption>{{.Caption}}</figcaption></figure>{{end}}
+<table><tr><th>#</th><th class="l">source</th><th>&lambda;</th><th>c</th><th>s&sup2;</th><th class="l">class</th><th>late slope</th><th>CI</th><th>log-log slope</th><th>var(T)</th><th>CI</th><th>discrete</th><th>Langevin</th><th>&eta;&sup2;c</th><th class="l">reason</th></tr>
+{{range .Directions}}<tr><td>{{.Index}}</td><td class="l">{{.Source}}</td><td>{{f .Lambda}}</td><td>{{f .C}}</td><td>{{f .S2}}</td><td class="l {{.Class}}">{{.Class}}{{if .HeavyTail}} (heavy tail){{end}}</td><td>{{f .LateSlope}}</td><td>{{ci .LateSlopeCI}}</td><td>{{f .LogLogSlope}}</td><td>{{f .VarFinal}}</td><td>{{ci .VarFinalCI}}</td><td>{{f .PredDiscrete}}</td><td>{{f .PredLangevin}}</td><td>{{f .FlatSlope}}</td><td class="l">{{.Reason}}</td></tr>{{end}}</table>
+{{end}}
+{{with .Scan}}<h2>Learning-rate scan</h2>
+{{with .Fit}}<p>Diffusive growth per step vs eta: log-log slope {{g .PerStep.Slope.Est}} [{{g .PerStep.Slope.Lo}}, {{g .PerStep.Slope.Hi}}] (theory 2); per unit tau = eta t: {{g .PerTau.Slope.Est}} [{{g .PerTau.Slope.Lo}}, {{g .PerTau.Slope.Hi}}] (theory 1).</p>{{end}}
+{{range index $.Figures "scan"}}<figure><img src="figures/{{.Name}}.png" alt="{{.Title}}"><figcaption>{{.Caption}}</figcaption></figure>{{end}}{{end}}
+<h2>How directions are classified</h2><pre>{{.Rule}}</pre><pre>{{.TailRule}}</pre>
+<p>Predictions use &lambda;, c and s&sup2; measured by the probe at the reference point (THEORY.md section 3), rescaled from the probe's batch size to the ensemble's as 1/b, and start from zero variance. Discrete: &sigma;&sup2;(t) = &sigma;&sup2;<sub>&infin;</sub>(1 - a<sup>t</sup>), a = (1 - &eta;&lambda;)&sup2; + &eta;&sup2;s&sup2;. Langevin: the exact solution of the standard Fokker-Planck equation, &eta;c(1 - e<sup>-2&lambda;&eta;t</sup>)/(2&lambda;).</p>
+</body></html>
+`))
+
+func markdown(pg *page) string {
+	r := pg.Report
+	var b strings.Builder
+	esc := func(s string) string { return strings.NewReplacer("|", `\|`, "\n", " ").Replace(s) }
+	fmt.Fprintf(&b, "# SGD dynamics report\n\nRun `%s`: %s", r.Run, esc(pg.ModelDesc))
+	if r.Params > 0 {
+		fmt.Fprintf(&b, ", %d parameters", r.Params)
+	}
+	fmt.Fprintf(&b, "; training lr %g, batch %d, %d steps.\n\n", r.Config.SGD.LR, r.Config.SGD.Batch, r.Config.SGD.Steps)
+	for _, n := range r.Notes {
+		fmt.Fprintf(&b, "> %s\n\n", esc(n))
+	}
+	figs := func(key string) {
+		for _, f := range pg.Figures[key] {
+			fmt.Fprintf(&b, "![%s](figures/%s.png)\n\n*%s*\n\n", f.Title, f.Name, f.Caption)
+		}
+	}
+	b.WriteString("## Training\n\n")
+	if t := r.Training; t != nil && len(t.ValLoss) > 0 {
+		fmt.Fprintf(&b, "Final validation loss %s", g4(t.ValLoss[len(t.ValLoss)-1]))
+		if len(t.ValAcc) > 0 {
+			fmt.Fprintf(&b, ", accuracy %.1f%%", 100*t.ValAcc[len(t.ValAcc)-1])
+		}
+		b.WriteString(".\n\n")
+	}
+	figs("training")
+	if s := r.Survey; s != nil {
+		fmt.Fprintf(&b, "## Spectrum\n\nLoss %s, gradient norm %s, %d HVPs.", g4(s.Loss), g4(s.GradNorm), s.HVPs)
+		if s.Trace != nil {
+			fmt.Fprintf(&b, " Trace %s ± %s.", g4(s.Trace.Mean), g4(s.Trace.StdErr))
+		}
+		b.WriteString("\n\n| pair | eigenvalue | residual |\n|---|---:|---:|\n")
+		for i, e := range s.Top {
+			fmt.Fprintf(&b, "| top %d | %s | %s |\n", i, g4(e.Value), g4(e.Residual))
+		}
+		for i, e := range s.Bottom {
+			fmt.Fprintf(&b, "| bottom %d | %s | %s |\n", i, g4(e.Value), g4(e.Residual))
+		}
+		b.WriteString("\n")
+		figs("spectrum")
+	}
+	for _, e := range r.Ensembles {
+		m := e.Manifest
+		fmt.Fprintf(&b, "## Ensemble %s\n\neta %g, batch %d, %d replicas (%d complete, %d diverged), %d steps, %d directions. Classes: %s.\n\n",
+			esc(e.Name), m.LR, m.Batch, m.Replicas, e.Complete, e.Diverged, m.Steps, m.Directions, counts(e))
+		figs(e.Name)
+		b.WriteString("| # | source | λ | c | s² | class | late slope | CI | var(T) | CI | discrete | Langevin |\n|---:|---|---:|---:|---:|---|---:|---|---:|---|---:|---:|\n")
+		for _, d := range e.Directions {
+			fmt.Fprintf(&b, "| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", d.Index, esc(d.Source), f(d.Lambda), f(d.C), f(d.S2),
+				d.Class, f(d.LateSlope), ciText(d.LateSlopeCI), f(d.VarFinal), ciText(d.VarFinalCI), f(d.PredDiscrete), f(d.PredLangevin))
+		}
+		b.WriteString("\n")
+	}
+	if sc := r.Scan; sc != nil && sc.Fit != nil {
+		fmt.Fprintf(&b, "## Learning-rate scan\n\nPer step: slope %s [%s, %s] (theory 2); per unit tau: %s [%s, %s] (theory 1).\n\n",
+			g4(sc.Fit.PerStep.Slope.Est), g4(sc.Fit.PerStep.Slope.Lo), g4(sc.Fit.PerStep.Slope.Hi),
+			g4(sc.Fit.PerTau.Slope.Est), g4(sc.Fit.PerTau.Slope.Lo), g4(sc.Fit.PerTau.Slope.Hi))
+		figs("scan")
+	}
+	fmt.Fprintf(&b, "## How directions are classified\n\n```\n%s\n```\n", r.Rule)
+	return b.String()
+}

@@ -1,0 +1,243 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/sgdyn/sgdyn/configs"
+	"github.com/sgdyn/sgdyn/data"
+	"github.com/sgdyn/sgdyn/probe"
+	"github.com/sgdyn/sgdyn/train"
+)
+
+// experiment is a whole `sgdyn run`: training to a reference point, the
+// curvature survey there, and one ensemble per learning rate.
+type experiment struct {
+	train.Config `yaml:",inline"`
+	Hessian      hessianSection  `yaml:"hessian"`
+	Ensemble     ensembleSection `yaml:"ensemble"`
+}
+
+type hessianSection struct {
+	EvalExamples  int     `yaml:"eval_examples" json:"eval_examples"`
+	Top           int     `yaml:"top" json:"top"`
+	Bottom        int     `yaml:"bottom" json:"bottom"`
+	Bulk          int     `yaml:"bulk" json:"bulk"`
+	Tol           float64 `yaml:"tol" json:"tol"`
+	NoiseBatches  int     `yaml:"noise_batches" json:"noise_batches"`
+	DensityStarts int     `yaml:"density_starts" json:"density_starts"`
+	DensitySteps  int     `yaml:"density_steps" json:"density_steps"`
+	TraceSamples  int     `yaml:"trace_samples" json:"trace_samples"`
+	FDStep        float64 `yaml:"fd_step" json:"fd_step"`
+	Seed          uint64  `yaml:"seed" json:"seed"`
+}
+
+type ensembleSection struct {
+	Replicas int       `yaml:"replicas"`
+	Steps    int64     `yaml:"steps"`
+	LR       []float64 `yaml:"lr"`       // one ensemble per value; default: sgd.lr
+	Batch    int       `yaml:"batch"`    // default: sgd.batch
+	Sampling string    `yaml:"sampling"` // default: sgd.sampling
+	LogEvery int64     `yaml:"log_every"`
+}
+
+// parseExperiment decodes YAML strictly onto the defaults of its model kind.
+func parseExperiment(b []byte) (experiment, error) {
+	var kind struct {
+		Model struct{ Kind string } `yaml:"model"`
+	}
+	_ = yaml.Unmarshal(b, &kind)
+	e := experiment{
+		Config:   train.DefaultConfig(kind.Model.Kind),
+		Hessian:  hessianSection{EvalExamples: 4096, Top: 20, Bottom: 5, Bulk: 16, Tol: 1e-4, NoiseBatches: 32, DensityStarts: 4, DensitySteps: 30, TraceSamples: 8, FDStep: probe.DefaultFDStep, Seed: 1},
+		Ensemble: ensembleSection{Replicas: 32, Steps: 1000, LogEvery: 1},
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&e); err != nil && !errors.Is(err, io.EOF) {
+		return e, errors.New(strings.ReplaceAll(err.Error(), "\n ", ";"))
+	}
+	e.Config = e.Config.WithDefaults()
+	if len(e.Ensemble.LR) == 0 {
+		e.Ensemble.LR = []float64{e.SGD.LR}
+	}
+	if e.Ensemble.Batch == 0 {
+		e.Ensemble.Batch = e.SGD.Batch
+	}
+	if e.Ensemble.Sampling == "" {
+		e.Ensemble.Sampling = e.SGD.Sampling
+	}
+	return e, e.Config.Validate()
+}
+
+func (e experiment) ensembleConfigs() []train.EnsembleConfig {
+	var out []train.EnsembleConfig
+	for _, eta := range e.Ensemble.LR {
+		out = append(out, train.EnsembleConfig{
+			Name: fmt.Sprintf("lr%g-b%d", eta, e.Ensemble.Batch), Replicas: e.Ensemble.Replicas, Steps: e.Ensemble.Steps,
+			LR: eta, Batch: e.Ensemble.Batch, Sampling: e.Ensemble.Sampling, LogEvery: e.Ensemble.LogEvery,
+			CheckpointEvery: max(1, e.Ensemble.Steps/10), Seed: e.Seed,
+		})
+	}
+	return out
+}
+
+func (h hessianSection) options(batch int, sampling string) probe.SurveyOptions {
+	return probe.SurveyOptions{
+		EvalExamples: h.EvalExamples, Top: h.Top, Bottom: h.Bottom, Bulk: h.Bulk, Tol: h.Tol,
+		DensityStarts: h.DensityStarts, DensitySteps: h.DensitySteps, TraceSamples: h.TraceSamples,
+		NoiseBatches: h.NoiseBatches, BatchSize: batch, Sampling: data.Sampling(sampling),
+		FDStep: h.FDStep, Seed: h.Seed,
+	}
+}
+
+func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("run", "run [--config FILE|NAME] [--out DIR]", stderr)
+	cfgArg := fs.String("config", "", "experiment config: a YAML `file`, or a shipped name ("+strings.Join(configs.Names(), ", ")+"); default "+configs.Default)
+	out := fs.String("out", "", "run `directory` (default runs/<config name>)")
+	dataPath := fs.String("data", "", "override data.path (e.g. the CIFAR-10 directory)")
+	workers := fs.Int("workers", 0, "ensemble replicas run concurrently (default GOMAXPROCS)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	name, raw, err := readExperiment(*cfgArg)
+	if err != nil {
+		return err
+	}
+	e, err := parseExperiment(raw)
+	if err != nil {
+		return fmt.Errorf("config %s: %w", name, err)
+	}
+	if *dataPath != "" {
+		e.Data.Path = *dataPath
+	}
+	ens := e.ensembleConfigs()
+	dir := *out
+	if dir == "" {
+		dir = filepath.Join("runs", name)
+	}
+	// Check everything a stage could refuse before the first one runs.
+	ds, err := train.LoadData(e.Config)
+	if err != nil {
+		return err
+	}
+	for _, c := range ens {
+		if err := c.Validate(ds.Train.Len()); err != nil {
+			return fmt.Errorf("ensemble: %w", err)
+		}
+	}
+	t0 := time.Now()
+	stage := func(name string, since time.Time) {
+		fmt.Fprintf(stdout, "  %s done in %s\n", name, time.Since(since).Round(100*time.Millisecond))
+	}
+
+	fmt.Fprintf(stdout, "[1/4] train %s (%s, lr %g, batch %d, %d steps) in %s\n", e.Model.Kind, e.Data.Kind, e.SGD.LR, e.SGD.Batch, e.SGD.Steps, dir)
+	st := time.Now()
+	res, err := train.Train(ctx, dir, e.Config, train.Options{Progress: stderr})
+	if err != nil {
+		return err
+	}
+	if res.Resumed >= e.SGD.Steps {
+		fmt.Fprintln(stdout, "  already trained")
+	}
+	stage("train", st)
+
+	fmt.Fprintln(stdout, "[2/4] hessian and noise at the reference point")
+	st = time.Now()
+	ref, err := train.LoadReference(dir, "")
+	if err != nil {
+		return err
+	}
+	opts := e.Hessian.options(e.Ensemble.Batch, e.Ensemble.Sampling)
+	if surveyCurrent(dir, ref, opts) {
+		fmt.Fprintln(stdout, "  survey up to date")
+	} else {
+		m, err := ref.NewModel("float64")
+		if err != nil {
+			return err
+		}
+		s, err := probe.RunSurvey(m, ref.Data.Train, ref.W, opts, surveyProgress(stderr))
+		if err != nil {
+			return err
+		}
+		if err := writeSurvey(filepath.Join(dir, hessianDir), s, ref); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "  lambda_max %.4g, %d HVPs\n", s.Top[0].Value, s.HVPs)
+	}
+	stage("hessian", st)
+
+	fmt.Fprintf(stdout, "[3/4] ensembles: %d replicas x %d steps at lr %v\n", e.Ensemble.Replicas, e.Ensemble.Steps, e.Ensemble.LR)
+	st = time.Now()
+	dirs, sources, err := loadDirections(dir, "", len(ref.W))
+	if err != nil {
+		return err
+	}
+	for _, c := range ens {
+		r, err := train.RunEnsemble(ctx, ref, dirs, sources, c, train.Shard{Index: 0, Of: 1}, *workers, stderr)
+		if err != nil {
+			return fmt.Errorf("ensemble %s: %w", c.Name, err)
+		}
+		if _, err := train.MergeEnsemble(r.Dir); err != nil {
+			return err
+		}
+		if r.Ran > 0 {
+			fmt.Fprintf(stdout, "  %s: %.1f replica-steps/s, %d diverged\n", c.Name, r.ReplicaStepsPerSec, r.Diverged)
+		}
+	}
+	stage("ensembles", st)
+
+	fmt.Fprintln(stdout, "[4/4] report")
+	st = time.Now()
+	if err := writeReport(dir, stdout); err != nil {
+		return err
+	}
+	stage("report", st)
+	fmt.Fprintf(stdout, "done in %s: open %s\n", time.Since(t0).Round(time.Second), filepath.Join(dir, "report", "index.html"))
+	return nil
+}
+
+// readExperiment resolves --config: a file path, or a shipped config name.
+func readExperiment(arg string) (name string, raw []byte, err error) {
+	if arg == "" {
+		arg = configs.Default
+	}
+	if _, statErr := os.Stat(arg); statErr == nil || strings.ContainsAny(arg, "/.") {
+		raw, err = os.ReadFile(arg)
+		if err != nil {
+			return "", nil, fmt.Errorf("config: %w", err)
+		}
+		return strings.TrimSuffix(filepath.Base(arg), filepath.Ext(arg)), raw, nil
+	}
+	raw, err = configs.Read(arg)
+	return arg, raw, err
+}
+
+// surveyCurrent reports whether dir already holds a survey of this
+// reference checkpoint with these settings.
+func surveyCurrent(dir string, ref *train.Reference, o probe.SurveyOptions) bool {
+	b, err := os.ReadFile(filepath.Join(dir, hessianDir, spectrumFile))
+	if err != nil {
+		return false
+	}
+	var old struct {
+		Checkpoint string          `json:"checkpoint"`
+		Settings   json.RawMessage `json:"settings"`
+	}
+	if json.Unmarshal(b, &old) != nil || old.Checkpoint != ref.Checkpoint {
+		return false
+	}
+	// Compare after the same defaulting RunSurvey applies.
+	want, _ := json.Marshal(o.WithDefaults())
+	return bytes.Equal(bytes.TrimSpace(old.Settings), want)
+}
