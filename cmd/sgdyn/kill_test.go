@@ -108,7 +108,7 @@ func TestKillAndResume(t *testing.T) {
 // identical to an uninterrupted run.
 func TestTerminateCheckpoints(t *testing.T) {
 	work, _ := tinyRun(t)
-	train := []string{"train", "--config", "tiny.yaml", "--steps", "400", "--checkpoint-every", "1000"}
+	train := []string{"train", "--config", "tiny.yaml", "--steps", "40000", "--checkpoint-every", "100000"}
 	mustRun(t, work, append(train, "--run", "whole")...)
 	cmd := exec.Command(binary, append(train, "--run", "stopped")...)
 	cmd.Dir = work
