@@ -1,0 +1,172 @@
+package report
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/sgdyn/sgdyn/internal/atomicfile"
+	"github.com/sgdyn/sgdyn/internal/npy"
+	"github.com/sgdyn/sgdyn/probe"
+	"github.com/sgdyn/sgdyn/train"
+)
+
+// linregRun trains least squares on generated data with a feature that is
+// always zero (an exact null direction), surveys it and runs an ensemble at
+// eta * lambda_max = 1, where the discrete theory and Langevin differ by 2x.
+func linregRun(t *testing.T) string {
+	t.Helper()
+	work := t.TempDir()
+	rng := rand.New(rand.NewPCG(21, 22))
+	var sb strings.Builder
+	sb.WriteString("x1,x2,x3,x4,y\n")
+	for i := 0; i < 600; i++ {
+		x := []float64{1.5 * rng.NormFloat64(), rng.NormFloat64(), 0.7 * rng.NormFloat64(), 0}
+		y := x[0] - 2*x[1] + 0.5*x[2] + 0.3*rng.NormFloat64()
+		fmt.Fprintf(&sb, "%g,%g,%g,%g,%g\n", x[0], x[1], x[2], x[3], y)
+	}
+	csv := filepath.Join(work, "a<b>.csv") // a file name the HTML must escape
+	if err := os.WriteFile(csv, []byte(sb.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := train.DefaultConfig("linreg")
+	c.Model.DType = "float64"
+	c.Data.Path = csv
+	c.SGD = train.SGDConfig{LR: 0.05, Batch: 32, Steps: 3000, Sampling: "with"}
+	run := filepath.Join(work, "run")
+	if _, err := train.Train(context.Background(), run, c, train.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	ref, err := train.LoadReference(run, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := ref.NewModel("float64")
+	s, err := probe.RunSurvey(m, ref.Data.Train, ref.W, probe.SurveyOptions{Top: 3, Bottom: 1, Bulk: -1, BatchSize: 32,
+		Sampling: "with", NoiseBatches: 400, DensityStarts: 1, DensitySteps: 4, TraceSamples: 4, Tol: 1e-10, Seed: 2}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(run, "hessian")
+	os.MkdirAll(dir, 0o755)
+	var flat []float64
+	for _, v := range s.Vectors {
+		flat = append(flat, v...)
+	}
+	npy.WriteNPY(filepath.Join(dir, "directions.npy"), []int{len(s.Vectors), 4}, flat)
+	atomicfile.WriteJSON(filepath.Join(dir, "directions.json"), s.Directions)
+	atomicfile.WriteJSON(filepath.Join(dir, "spectrum.json"), struct {
+		*probe.Survey
+		Checkpoint string `json:"checkpoint"`
+	}{s, ref.Checkpoint})
+	var src []string
+	for _, d := range s.Directions {
+		src = append(src, d.Source)
+	}
+	eta := 1 / s.Top[0].Value
+	ec := train.EnsembleConfig{Name: "oracle", Replicas: 400, Steps: 60, LR: eta, Batch: 32, Sampling: "with", LogEvery: 1, CheckpointEvery: 60, Seed: 5}
+	if _, err := train.RunEnsemble(context.Background(), ref, s.Vectors, src, ec, train.Shard{Index: 0, Of: 1}, 2, nil); err != nil {
+		t.Fatal(err)
+	}
+	return run
+}
+
+func TestReportLinReg(t *testing.T) {
+	run := linregRun(t)
+	r, err := Build(run, Options{Resamples: 400, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(run, "report")
+	if err := Write(r, out); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(out, "summary.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum struct {
+		Eta        float64        `json:"eta"`
+		Batch      int            `json:"batch"`
+		Replicas   int            `json:"replicas"`
+		Steps      int64          `json:"steps"`
+		Params     int            `json:"params"`
+		Classes    map[string]int `json:"classes"`
+		Directions []Direction    `json:"directions"`
+	}
+	if err := json.Unmarshal(b, &sum); err != nil {
+		t.Fatal(err)
+	}
+	if sum.Batch != 32 || sum.Replicas != 400 || sum.Steps != 60 || sum.Params != 4 || len(sum.Directions) != 4 {
+		t.Fatalf("summary header: %+v", sum)
+	}
+	for _, d := range sum.Directions {
+		t.Logf("%s: lambda %.3g class %s var %.4g [%.4g, %.4g] discrete %.4g langevin %.4g", d.Source, deref(d.Lambda), d.Class,
+			deref(d.VarFinal), deref(d.VarFinalCI[0]), deref(d.VarFinalCI[1]), deref(d.PredDiscrete), deref(d.PredLangevin))
+		switch d.Source {
+		case "bottom-0": // the always-zero feature: lambda = c = 0 exactly
+			if d.Class != "null" {
+				t.Errorf("exact null direction classified %s", d.Class)
+			}
+		case "top-0": // eta lambda = 1: Langevin predicts half the discrete variance
+			lo, hi := *d.VarFinalCI[0], *d.VarFinalCI[1]
+			if disc := *d.PredDiscrete; disc < lo || disc > hi {
+				t.Errorf("top-0: discrete prediction %.4g outside the measured interval [%.4g, %.4g]", disc, lo, hi)
+			}
+			if lang := *d.PredLangevin; lang >= lo && lang <= hi {
+				t.Errorf("top-0: Langevin prediction %.4g inside the measured interval [%.4g, %.4g]", lang, lo, hi)
+			}
+			if d.Class != "confined" {
+				t.Errorf("top-0 classified %s, want confined", d.Class)
+			}
+		}
+	}
+	if sum.Classes["null"] != 1 || sum.Classes["confined"] < 2 {
+		t.Errorf("classes %v, want 1 null and the top directions confined", sum.Classes)
+	}
+	html, _ := os.ReadFile(filepath.Join(out, "index.html"))
+	if strings.Contains(string(html), "a<b>.csv") || !strings.Contains(string(html), "a&lt;b&gt;.csv") {
+		t.Error("index.html does not escape the data file name")
+	}
+	for _, f := range []string{"report.md", "figure_data.csv", "figures/spectrum.png", "figures/spectrum.svg", "figures/training.png", "figures/stationary-oracle.png", "figures/growth-oracle-confined.png"} {
+		if st, err := os.Stat(filepath.Join(out, f)); err != nil || st.Size() == 0 {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+
+	// A replica that has not finished: the report still builds and says so.
+	os.Remove(filepath.Join(run, "ensemble", "oracle", "replica-0007", "done.json"))
+	r, err = Build(run, Options{Resamples: 50})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(strings.Join(r.Notes, " "), "partial") {
+		t.Errorf("notes %q do not say the ensemble is partial", r.Notes)
+	}
+	if err := Write(r, out); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestBuildRefusesNonRun(t *testing.T) {
+	if _, err := Build(t.TempDir(), Options{}); err == nil || !strings.Contains(err.Error(), "not an sgdyn run") {
+		t.Errorf("got %v", err)
+	}
+}
+
+func TestNumIsJSONSafe(t *testing.T) {
+	for _, x := range []float64{math.NaN(), math.Inf(1)} {
+		if num(x) != nil {
+			t.Errorf("num(%g) = %v, want nil (JSON null)", x, *num(x))
+		}
+	}
+	if p := num(2.5); p == nil || *p != 2.5 {
+		t.Error("num(2.5) lost the value")
+	}
+}
