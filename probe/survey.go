@@ -12,9 +12,9 @@ import (
 // SurveyOptions configures a full curvature survey of a reference point.
 type SurveyOptions struct {
 	EvalExamples int     // size of the fixed evaluation set defining the mean Hessian (default 4096, or all)
-	Top          int     // largest eigenpairs (default 20)
-	Bottom       int     // most negative eigenpairs (default 5)
-	Bulk         int     // random directions orthogonal to the eigenvectors (default 16)
+	Top          int     // largest eigenpairs (default 20; -1: none)
+	Bottom       int     // most negative eigenpairs (default 5; -1: none)
+	Bulk         int     // random directions orthogonal to the eigenvectors (default 16; -1: none)
 	Tol          float64 // Lanczos tolerance relative to max |lambda| (default 1e-4)
 	MaxIter      int     // Lanczos Krylov dimension cap (0: Lanczos default)
 
@@ -47,6 +47,10 @@ func (o SurveyOptions) WithDefaults() SurveyOptions {
 	def(&o.DensitySteps, 30)
 	def(&o.TraceSamples, 8)
 	def(&o.NoiseBatches, 32)
+	// Zero means "default"; a negative count asks for none.
+	for _, v := range []*int{&o.Top, &o.Bottom, &o.Bulk} {
+		*v = max(*v, 0)
+	}
 	if o.Tol == 0 {
 		o.Tol = 1e-4
 	}

@@ -40,6 +40,17 @@ type DataConfig struct {
 	// SkipChecksums skips CIFAR-10's SHA-1 verification (sizes are still
 	// checked).
 	SkipChecksums bool `yaml:"skip_checksums" json:"skip_checksums"`
+	// Synthetic describes generated regression data (kind synthetic).
+	Synthetic SyntheticConfig `yaml:"synthetic,omitempty" json:"synthetic,omitzero"`
+}
+
+// SyntheticConfig is generated regression data (see data.SyntheticRegression),
+// seeded by the run's seed.
+type SyntheticConfig struct {
+	N      int       `yaml:"n" json:"n"`           // examples, default 1000
+	D      int       `yaml:"d" json:"d"`           // features, default 4
+	Noise  float64   `yaml:"noise" json:"noise"`   // target noise standard deviation, default 0.5
+	Scales []float64 `yaml:"scales" json:"scales"` // feature standard deviations (cycled), default [1.5, 1, 0.6, 0.3]
 }
 
 // SGDConfig is plain SGD: constant learning rate, no momentum, no weight
@@ -84,6 +95,23 @@ func (c Config) WithDefaults() Config {
 	if c.Data.Kind == "" {
 		c.Data.Kind = map[string]string{"cnn": "cifar10", "transformer": "text", "mlp": "classification", "linreg": "regression"}[c.Model.Kind]
 	}
+	if c.Data.Kind == "synthetic" {
+		sy := &c.Data.Synthetic
+		if sy.N == 0 {
+			sy.N = 1000
+		}
+		if sy.D == 0 {
+			sy.D = 4
+		}
+		if sy.Noise == 0 {
+			sy.Noise = 0.5
+		}
+		if sy.Scales == nil {
+			sy.Scales = []float64{1.5, 1, 0.6, 0.3}
+		}
+	} else {
+		c.Data.Synthetic = SyntheticConfig{}
+	}
 	if c.Data.ValFraction == 0 {
 		c.Data.ValFraction = 0.1
 	}
@@ -112,11 +140,11 @@ func (c Config) Validate() error {
 		return err
 	}
 	switch c.Data.Kind {
-	case "cifar10", "text", "regression", "classification":
+	case "cifar10", "text", "regression", "classification", "synthetic":
 	default:
-		return fmt.Errorf("data kind %q: want cifar10, text, regression or classification", c.Data.Kind)
+		return fmt.Errorf("data kind %q: want cifar10, text, regression, classification or synthetic", c.Data.Kind)
 	}
-	if c.Data.Kind != "text" && c.Data.Path == "" {
+	if c.Data.Kind != "text" && c.Data.Kind != "synthetic" && c.Data.Path == "" {
 		return fmt.Errorf("data path not set: %s data has no embedded default", c.Data.Kind)
 	}
 	if !(c.Data.ValFraction > 0 && c.Data.ValFraction < 1) {

@@ -59,12 +59,19 @@ func LoadData(c Config) (*Data, error) {
 		}
 		d.Vocab = &corpus.Vocab
 		d.Shape = models.Shape{Vocab: corpus.Vocab.Size()}
-	case "regression", "classification":
-		load := data.LoadRegressionCSV
-		if c.Data.Kind == "classification" {
-			load = data.LoadClassificationCSV
+	case "regression", "classification", "synthetic":
+		var t *data.Table
+		var err error
+		switch c.Data.Kind {
+		case "regression":
+			t, err = data.LoadRegressionCSV(c.Data.Path)
+		case "classification":
+			t, err = data.LoadClassificationCSV(c.Data.Path)
+		case "synthetic":
+			sy := c.Data.Synthetic
+			t, err = data.SyntheticRegression(sy.N, sy.D, sy.Scales, sy.Noise, c.Seed)
+			d.Source = fmt.Sprintf("synthetic regression n=%d d=%d noise=%g seed=%d", sy.N, sy.D, sy.Noise, c.Seed)
 		}
-		t, err := load(c.Data.Path)
 		if err != nil {
 			return nil, err
 		}

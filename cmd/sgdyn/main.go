@@ -45,6 +45,7 @@ func commands() []command {
 		{"ensemble", "run replicas of SGD from a reference point; merge shards", runEnsemble},
 		{"report", "write the variance-growth report of a run directory", runReport},
 		{"run", "the whole experiment: train, probe, ensembles, report", runRun},
+		{"theory", "exact linear-regression covariance recursion (discrete and Langevin)", runTheory},
 		{"data", "fetch or verify data sets", runData},
 	}
 }
