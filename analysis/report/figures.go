@@ -227,7 +227,8 @@ func growthFigure(e *Ensemble, class string, dir string, fd *figureData) (*Figur
 			p.Add(l)
 		}
 	}
-	p.Legend.Top, p.Legend.Left = true, true
+	// Growth curves rise to the right: the lower right corner is free.
+	p.Legend.Top, p.Legend.Left = false, false
 	f := &Figure{Name: name, Title: fmt.Sprintf("%s: %s directions", e.Name, class),
 		Caption: "Solid: measured ensemble variance with its bootstrap band; dashed: discrete theory; dotted: Langevin (standard Fokker-Planck). Log-log axes: slope 1 is diffusion, a plateau is confinement."}
 	return f, save(p, dir, name)
@@ -262,7 +263,10 @@ func stationaryFigure(e *Ensemble, dir string, fd *figureData) (*Figure, error) 
 	p.Title.Text = fmt.Sprintf("Final variance: measured vs predicted (%s)", e.Name)
 	p.X.Label.Text = "predicted variance at the last step"
 	p.Y.Label.Text = "measured variance"
-	logAxes(p, true, true)
+	// Log axes only pay off over decades; within one they show no labels.
+	if hi/lo > 30 {
+		logAxes(p, true, true)
+	}
 	diag = plotter.XYs{{X: lo, Y: lo}, {X: hi, Y: hi}}
 	l, _ := plotter.NewLine(diag)
 	l.Color = color.Gray{150}

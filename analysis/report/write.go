@@ -260,7 +260,7 @@ th{background:#f3f3f3}td.l,th.l{text-align:left}img{max-width:100%}pre{white-spa
 .confined{color:#1a6}.diffusive{color:#b50}.unstable{color:#c00}.null{color:#888}.undetermined{color:#55a}
 </style></head><body>
 <h1>SGD dynamics report</h1>
-<p>Run <code>{{.Run}}</code>: {{.ModelDesc}}{{if .Params}}, {{.Params}} parameters{{end}}; data {{.Config.Data.Kind}} {{.Config.Data.Path}};
+<p>Run <code>{{.Run}}</code>: {{.ModelDesc}}{{if .Params}}, {{.Params}} parameters{{end}}; data {{.Config.Data.Kind}}{{with .Config.Data.Path}} <code>{{.}}</code>{{end}};
 training lr {{.Config.SGD.LR}}, batch {{.Config.SGD.Batch}}, {{.Config.SGD.Steps}} steps, seed {{.Config.Seed}}.</p>
 {{range .Notes}}<p class="note">{{.}}</p>{{end}}
 {{with .Primary}}<h2>Answer</h2><p>Ensemble <b>{{.Name}}</b> (eta {{.Manifest.LR}}, batch {{.Manifest.Batch}}, {{.Manifest.Replicas}} replicas, {{.Manifest.Steps}} steps): {{counts .}}.</p>{{end}}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
 
 	"github.com/sgdyn/sgdyn/data"
 	"github.com/sgdyn/sgdyn/internal/atomicfile"
@@ -140,11 +141,21 @@ func readDirections(path string, params int) ([][]float64, error) {
 	return out, nil
 }
 
-// surveyProgress shows one progress bar per survey stage on w.
+// surveyProgress shows one progress bar per survey stage on a terminal,
+// and a plain line per stage (and every ten seconds) otherwise.
 func surveyProgress(w io.Writer) func(stage string, done, total int) {
 	var bar *progressbar.ProgressBar
-	last := ""
+	last, lastLine := "", time.Now()
+	f, ok := w.(*os.File)
+	tty := ok && term.IsTerminal(int(f.Fd()))
 	return func(stage string, done, total int) {
+		if !tty {
+			if stage != last || time.Since(lastLine) > 10*time.Second {
+				fmt.Fprintf(w, "  %s: %d\n", stage, done)
+				last, lastLine = stage, time.Now()
+			}
+			return
+		}
 		if stage != last {
 			if bar != nil {
 				_ = bar.Finish()
