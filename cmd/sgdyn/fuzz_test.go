@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/sgdyn/sgdyn/internal/npy"
@@ -35,4 +36,37 @@ func FuzzReadDirections(f *testing.F) {
 			}
 		}
 	})
+}
+
+// FuzzParseExperiment: any YAML either fails with a one-line error or gives
+// a valid experiment whose ensembles all have names and positive sizes.
+func FuzzParseExperiment(f *testing.F) {
+	for _, name := range []string{"quick", "linreg-oracle", "lr-scan"} {
+		raw, err := readExperimentForTest(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(raw)
+	}
+	f.Add([]byte("ensemble: {lr: [0.1, -1]}\n"))
+	f.Add([]byte("hessian: {top: x}\n"))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		e, err := parseExperiment(in)
+		if err != nil {
+			if strings.Contains(err.Error(), "\n") {
+				t.Fatalf("multi-line error %q", err)
+			}
+			return
+		}
+		for _, c := range e.ensembleConfigs() {
+			if c.Name == "" || c.Batch < 1 {
+				t.Fatalf("ensemble %+v from a valid experiment", c)
+			}
+		}
+	})
+}
+
+func readExperimentForTest(name string) ([]byte, error) {
+	_, raw, err := readExperiment(name)
+	return raw, err
 }

@@ -17,7 +17,7 @@ func killRepeatedly(t *testing.T, dir string, rng *rand.Rand, maxDelay time.Dura
 	t.Helper()
 	kills := 0
 	for attempt := 0; attempt < 100; attempt++ {
-		cmd := exec.Command(binary, args...)
+		cmd := exec.Command(sgdynBinary(t), args...)
 		cmd.Dir = dir
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
@@ -110,7 +110,7 @@ func TestTerminateCheckpoints(t *testing.T) {
 	work, _ := tinyRun(t)
 	train := []string{"train", "--config", "tiny.yaml", "--steps", "40000", "--checkpoint-every", "100000"}
 	mustRun(t, work, append(train, "--run", "whole")...)
-	cmd := exec.Command(binary, append(train, "--run", "stopped")...)
+	cmd := exec.Command(sgdynBinary(t), append(train, "--run", "stopped")...)
 	cmd.Dir = work
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -77,7 +78,20 @@ func parseExperiment(b []byte) (experiment, error) {
 	if e.Ensemble.Sampling == "" {
 		e.Ensemble.Sampling = e.SGD.Sampling
 	}
-	return e, e.Config.Validate()
+	if err := e.Config.Validate(); err != nil {
+		return e, err
+	}
+	for _, c := range e.ensembleConfigs() {
+		// The batch is checked against the data's size once it is loaded.
+		if err := c.Validate(math.MaxInt); err != nil {
+			return e, fmt.Errorf("ensemble: %w", err)
+		}
+	}
+	h := e.Hessian
+	if h.EvalExamples < 1 || h.NoiseBatches < 2 || !(h.Tol > 0) || !(h.FDStep > 0) {
+		return e, fmt.Errorf("hessian: eval_examples %d and noise_batches %d must be at least 1 and 2, tol %g and fd_step %g positive", h.EvalExamples, h.NoiseBatches, h.Tol, h.FDStep)
+	}
+	return e, nil
 }
 
 func (e experiment) ensembleConfigs() []train.EnsembleConfig {
