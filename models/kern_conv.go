@@ -96,21 +96,17 @@ func biasReLUPool2[T float](y []T, bias []T, c, h, w int, out []T, arg []uint8) 
 			r0 := plane[2*i*w : (2*i+1)*w]
 			r1 := plane[(2*i+1)*w : (2*i+2)*w]
 			for j := 0; j < wo; j++ {
-				m, a := r0[2*j], uint8(0)
-				if v := r0[2*j+1]; v > m {
-					m, a = v, 1
-				}
-				if v := r1[2*j]; v > m {
-					m, a = v, 2
-				}
-				if v := r1[2*j+1]; v > m {
-					m, a = v, 3
-				}
-				m += b
-				if m < 0 {
-					m = 0
-				}
-				o[i*wo+j] = m
+				// Branch-free: on conv outputs the comparisons are
+				// unpredictable, and mispredicted branches cost more
+				// than the rest of the loop.
+				// Ties go to the first maximum, as a strict > scan finds.
+				v0, v1, v2, v3 := r0[2*j], r0[2*j+1], r1[2*j], r1[2*j+1]
+				a01, m01 := b2u(v1 > v0), max(v0, v1)
+				a23, m23 := 2+b2u(v3 > v2), max(v2, v3)
+				up := b2u(m23 > m01)
+				a := a01 + up*(a23-a01)
+				m := max(m01, m23) + b
+				o[i*wo+j] = max(m, 0)
 				ag[i*wo+j] = a
 			}
 		}
@@ -119,12 +115,13 @@ func biasReLUPool2[T float](y []T, bias []T, c, h, w int, out []T, arg []uint8) 
 
 // biasReLUPool2Grad is the gradient of biasReLUPool2: given the pooled
 // output out, its argmax and its gradient dout, it writes the gradient of
-// the convolution output into dy (c, h, w) and adds the bias gradient into
-// dbias. Only the argmax of a pool whose output is positive receives
-// gradient.
-func biasReLUPool2Grad[T float](out []T, arg []uint8, dout []T, c, h, w int, dy, dbias []T) {
+// the convolution output into dy (c, h*w) and its transpose into dyT
+// (h*w, c), and adds the bias gradient into dbias. Only the argmax of a
+// pool whose output is positive receives gradient.
+func biasReLUPool2Grad[T float](out []T, arg []uint8, dout []T, c, h, w int, dy, dyT, dbias []T) {
 	ho, wo := h/2, w/2
 	clear(dy[:c*h*w])
+	clear(dyT[:c*h*w])
 	for ci := 0; ci < c; ci++ {
 		var db T
 		plane := dy[ci*h*w : (ci+1)*h*w]
@@ -137,10 +134,20 @@ func biasReLUPool2Grad[T float](out []T, arg []uint8, dout []T, c, h, w int, dy,
 				}
 				g := dout[p]
 				a := int(arg[p])
-				plane[(2*i+(a>>1))*w+2*j+(a&1)] = g
+				px := (2*i+(a>>1))*w + 2*j + (a & 1)
+				plane[px] = g
+				dyT[px*c+ci] = g
 				db += g
 			}
 		}
 		dbias[ci] += db
 	}
+}
+
+// b2u converts a comparison to 0 or 1; the compiler emits SETcc, no branch.
+func b2u(b bool) uint8 {
+	if b {
+		return 1
+	}
+	return 0
 }

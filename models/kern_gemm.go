@@ -25,8 +25,8 @@ func gemm[T float](transA, transB bool, m, n, k int, alpha T, a []T, lda int, b 
 	if m == 0 || n == 0 {
 		return
 	}
-	if a32, ok := any(a).([]float32); ok && haveSgemmAsm {
-		sgemm(transA, transB, m, n, k, float32(alpha), a32, lda, any(b).([]float32), ldb, float32(beta), any(c).([]float32), ldc)
+	if haveGemmAsm {
+		gemmAsm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
 	for i := 0; i < m; i += gemmTileM {

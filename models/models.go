@@ -1,6 +1,9 @@
 // Package models defines the networks sgdyn trains — a CIFAR-10 CNN, a causal
-// character transformer, an MLP and linear regression — as Gorgonia graphs
-// behind one flat-parameter interface.
+// character transformer, an MLP and linear regression — behind one
+// flat-parameter interface. Each network exists twice: as hand-written
+// forward and backward kernels ("fused", the default, see fused.go) and as
+// a plain Gorgonia graph ("plain", the reference the kernels are tested
+// against).
 //
 // Probes and ensembles see a model only as a point w in R^P: they read and
 // write the parameters as one []float64 and ask for the gradient of the mean
