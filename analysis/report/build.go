@@ -24,6 +24,10 @@ type Options struct {
 	Resamples int     // bootstrap resamples over replicas (default 1000)
 	Level     float64 // confidence level (default 0.95)
 	Seed      uint64
+	// Primary names the ensemble whose numbers head summary.json and the
+	// page. Empty: the one at the run's own learning rate and batch, else
+	// the one with the most replicas.
+	Primary string
 }
 
 // Report is everything the report shows, computed from a run directory.
@@ -37,6 +41,7 @@ type Report struct {
 	Scan       *Scan
 	Notes      []string // what is missing or partial, in words
 	Level      float64
+	Primary    *Ensemble
 	Rule       string
 	TailRule   string
 	NoiseBatch int // batch size the noise statistics were measured at
@@ -166,7 +171,31 @@ func Build(dir string, o Options) (*Report, error) {
 	for _, e := range r.Ensembles {
 		r.Params = e.Manifest.Params
 	}
+	if r.Primary, err = primary(r, o.Primary); err != nil {
+		return nil, err
+	}
 	return r, nil
+}
+
+func primary(r *Report, name string) (*Ensemble, error) {
+	if name != "" {
+		for _, e := range r.Ensembles {
+			if e.Name == name {
+				return e, nil
+			}
+		}
+		return nil, fmt.Errorf("no ensemble named %q in %s", name, r.Run)
+	}
+	var best *Ensemble
+	for _, e := range r.Ensembles {
+		if e.Manifest.LR == r.Config.SGD.LR && e.Manifest.Batch == r.Config.SGD.Batch {
+			return e, nil
+		}
+		if best == nil || e.Manifest.Replicas > best.Manifest.Replicas {
+			best = e
+		}
+	}
+	return best, nil
 }
 
 func readMetrics(path string) (*TrainingCurves, error) {

@@ -42,7 +42,20 @@ var (
 	dotted = []vg.Length{vg.Points(1.5), vg.Points(2.5)}
 )
 
-func save(p *plot.Plot, dir, name string) error {
+func save(p *plot.Plot, dir, name string) (err error) {
+	// A log axis over a range that includes 0 (e.g. nothing plotted yet,
+	// in a report on an ensemble that has just started) makes gonum/plot
+	// panic; fall back to a linear axis.
+	for _, ax := range []*plot.Axis{&p.X, &p.Y} {
+		if _, ok := ax.Scale.(plot.LogScale); ok && !(ax.Min > 0) {
+			ax.Scale, ax.Tick.Marker = plot.LinearScale{}, plot.DefaultTicks{}
+		}
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("figure %s: %v", name, r)
+		}
+	}()
 	for _, ext := range []string{".png", ".svg"} {
 		if err := p.Save(7*vg.Inch, 4.5*vg.Inch, filepath.Join(dir, name+ext)); err != nil {
 			return fmt.Errorf("figure %s: %w", name, err)

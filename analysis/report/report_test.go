@@ -74,12 +74,24 @@ func linregRun(t *testing.T) string {
 	if _, err := train.RunEnsemble(context.Background(), ref, s.Vectors, src, ec, train.Shard{Index: 0, Of: 1}, 2, nil); err != nil {
 		t.Fatal(err)
 	}
+	// eta lambda_max = 2.2: the top direction grows geometrically (x1.44
+	// per step in variance), 3e9-fold over 60 steps; batch 256 keeps the
+	// multiplicative noise, and so the tails, small.
+	ec = train.EnsembleConfig{Name: "unstable", Replicas: 48, Steps: 60, LR: 2.2 / s.Top[0].Value, Batch: 256, Sampling: "with", LogEvery: 1, CheckpointEvery: 60, Seed: 6}
+	if _, err := train.RunEnsemble(context.Background(), ref, s.Vectors, src, ec, train.Shard{Index: 0, Of: 1}, 2, nil); err != nil {
+		t.Fatal(err)
+	}
+	// eta lambda_max = 10: every replica overflows within a few hundred steps.
+	ec = train.EnsembleConfig{Name: "diverged", Replicas: 8, Steps: 600, LR: 10 / s.Top[0].Value, Batch: 32, Sampling: "with", LogEvery: 1, CheckpointEvery: 600, Seed: 7}
+	if _, err := train.RunEnsemble(context.Background(), ref, s.Vectors, src, ec, train.Shard{Index: 0, Of: 1}, 2, nil); err != nil {
+		t.Fatal(err)
+	}
 	return run
 }
 
 func TestReportLinReg(t *testing.T) {
 	run := linregRun(t)
-	r, err := Build(run, Options{Resamples: 400, Seed: 1})
+	r, err := Build(run, Options{Resamples: 400, Seed: 1, Primary: "oracle"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,6 +142,21 @@ func TestReportLinReg(t *testing.T) {
 	if sum.Classes["null"] != 1 || sum.Classes["confined"] < 2 {
 		t.Errorf("classes %v, want 1 null and the top directions confined", sum.Classes)
 	}
+	for _, e := range r.Ensembles {
+		switch e.Name {
+		case "unstable":
+			if c := e.Directions[0].Class; c != "unstable" {
+				t.Errorf("top-0 at eta lambda = 2.2 classified %s (%s), want unstable", c, e.Directions[0].Reason)
+			}
+		case "diverged":
+			if e.Diverged != 8 {
+				t.Errorf("%d of 8 replicas marked diverged at eta lambda = 10", e.Diverged)
+			}
+		}
+	}
+	if notes := strings.Join(r.Notes, " "); !strings.Contains(notes, "8 of 8 replicas diverged") {
+		t.Errorf("notes %q do not report the diverged replicas", notes)
+	}
 	html, _ := os.ReadFile(filepath.Join(out, "index.html"))
 	if strings.Contains(string(html), "a<b>.csv") || !strings.Contains(string(html), "a&lt;b&gt;.csv") {
 		t.Error("index.html does not escape the data file name")
@@ -142,7 +169,7 @@ func TestReportLinReg(t *testing.T) {
 
 	// A replica that has not finished: the report still builds and says so.
 	os.Remove(filepath.Join(run, "ensemble", "oracle", "replica-0007", "done.json"))
-	r, err = Build(run, Options{Resamples: 50})
+	r, err = Build(run, Options{Resamples: 50, Primary: "oracle"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,7 +20,6 @@ var classOrder = []string{"confined", "diffusive", "unstable", "null", "undeterm
 type page struct {
 	*Report
 	Figures   map[string][]*Figure // "training", "spectrum", ensemble name, "scan"
-	Primary   *Ensemble
 	ModelDesc string
 }
 
@@ -39,13 +38,16 @@ func Write(r *Report, dir string) error {
 	if err := os.Mkdir(figDir, 0o755); err != nil {
 		return err
 	}
-	pg := &page{Report: r, Figures: map[string][]*Figure{}, Primary: primary(r)}
+	pg := &page{Report: r, Figures: map[string][]*Figure{}}
 	pg.ModelDesc = describeModel(r)
 	fd := &figureData{}
 	addFig := func(key string) func(*Figure, error) error {
 		return func(f *Figure, err error) error {
 			if err != nil {
-				return err
+				// A figure that cannot be drawn is reported, not fatal:
+				// the numbers are still in the tables and summary.json.
+				r.Notes = append(r.Notes, "figure not drawn: "+err.Error())
+				return nil
 			}
 			if f != nil {
 				pg.Figures[key] = append(pg.Figures[key], f)
@@ -87,7 +89,7 @@ func Write(r *Report, dir string) error {
 	if err := atomicfile.WriteFile(filepath.Join(tmp, "report.md"), []byte(markdown(pg)), 0o644); err != nil {
 		return err
 	}
-	if err := atomicfile.WriteJSON(filepath.Join(tmp, "summary.json"), summary(r, pg.Primary)); err != nil {
+	if err := atomicfile.WriteJSON(filepath.Join(tmp, "summary.json"), summary(r, r.Primary)); err != nil {
 		return err
 	}
 	var csvBuf bytes.Buffer
@@ -110,19 +112,6 @@ func Write(r *Report, dir string) error {
 		return err
 	}
 	return os.RemoveAll(old)
-}
-
-// primary is the ensemble at the run's own learning rate and batch, or the first.
-func primary(r *Report) *Ensemble {
-	for _, e := range r.Ensembles {
-		if e.Manifest.LR == r.Config.SGD.LR && e.Manifest.Batch == r.Config.SGD.Batch {
-			return e
-		}
-	}
-	if len(r.Ensembles) > 0 {
-		return r.Ensembles[0]
-	}
-	return nil
 }
 
 func describeModel(r *Report) string {

@@ -138,3 +138,56 @@ func TestTerminateCheckpoints(t *testing.T) {
 		t.Error("metrics after SIGTERM and resume differ from an uninterrupted run")
 	}
 }
+
+// TestReportWhileWriting runs `sgdyn report` repeatedly on an ensemble that
+// another process is still writing: every report must succeed and say the
+// ensemble is partial, and the writer's results must equal an undisturbed
+// run's byte for byte.
+func TestReportWhileWriting(t *testing.T) {
+	work, _ := tinyRun(t)
+	mustRun(t, work, "hessian", "--run", "run", "--eval-examples", "32", "--top", "2", "--bottom", "1", "--bulk", "2",
+		"--noise-batches", "3", "--density-starts", "-1", "--trace-samples", "-1")
+	ens := []string{"ensemble", "--run", "run", "--replicas", "8", "--steps", "3000", "--workers", "1"}
+	mustRun(t, work, append(ens, "--name", "quiet")...)
+	cmd := exec.Command(sgdynBinary(t), append(ens, "--name", "busy")...)
+	cmd.Dir = work
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	reports, partial := 0, 0
+	for running := true; running; {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("writer: %v", err)
+			}
+			running = false
+		default:
+			if _, err := os.Stat(filepath.Join(work, "run", "ensemble", "busy", "manifest.json")); err != nil {
+				time.Sleep(10 * time.Millisecond)
+				continue
+			}
+			r := sgdyn(t, work, "report", "--resamples", "20", "run")
+			if r.code != 0 {
+				t.Fatalf("report during the run: exit %d: %s", r.code, r.stderr)
+			}
+			reports++
+			if bytes.Contains([]byte(r.stdout), []byte("busy is partial")) {
+				partial++
+			}
+		}
+	}
+	if partial == 0 {
+		t.Errorf("%d reports ran, none while the ensemble was partial", reports)
+	}
+	for _, f := range []string{"projections.npy", "loss.npy", "distance.npy"} {
+		a := readFile(t, filepath.Join(work, "run", "ensemble", "quiet", f))
+		b := readFile(t, filepath.Join(work, "run", "ensemble", "busy", f))
+		if !bytes.Equal(a, b) {
+			t.Errorf("%s: the ensemble written under concurrent reports differs", f)
+		}
+	}
+	t.Logf("%d reports during the run, %d saw a partial ensemble", reports, partial)
+}

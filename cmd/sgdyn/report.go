@@ -15,6 +15,7 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs := newFlagSet("report", "report [--resamples B] [--level L] DIR", stderr)
 	resamples := fs.Int("resamples", 1000, "bootstrap resamples over replicas")
 	level := fs.Float64("level", 0.95, "confidence level of the intervals")
+	primary := fs.String("primary", "", "ensemble `name` that heads the summary (default: the run's own lr and batch, else the largest)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
@@ -27,11 +28,11 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if !(*level > 0 && *level < 1) || *resamples < 10 {
 		return fmt.Errorf("--level %g must be in (0, 1) and --resamples %d at least 10", *level, *resamples)
 	}
-	return writeReportWith(fs.Arg(0), report.Options{Resamples: *resamples, Level: *level}, stdout)
+	return writeReportWith(fs.Arg(0), report.Options{Resamples: *resamples, Level: *level, Primary: *primary}, stdout)
 }
 
-func writeReport(dir string, stdout io.Writer) error {
-	return writeReportWith(dir, report.Options{}, stdout)
+func writeReport(dir, primary string, stdout io.Writer) error {
+	return writeReportWith(dir, report.Options{Primary: primary}, stdout)
 }
 
 func writeReportWith(dir string, o report.Options, stdout io.Writer) error {

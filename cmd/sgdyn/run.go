@@ -213,7 +213,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 
 	fmt.Fprintln(stdout, "[4/4] report")
 	st = time.Now()
-	if err := writeReport(dir, stdout); err != nil {
+	if err := writeReport(dir, ens[0].Name, stdout); err != nil {
 		return err
 	}
 	stage("report", st)
