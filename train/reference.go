@@ -61,6 +61,29 @@ func LoadReference(dir, checkpoint string) (*Reference, error) {
 	return r, nil
 }
 
+// ReferenceFromWeights loads a parameter file for the model and data c
+// describes, without a run directory (dir is where outputs go).
+func ReferenceFromWeights(dir string, c Config, weights string) (*Reference, error) {
+	c = c.WithDefaults()
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	r := &Reference{Dir: dir, Config: c, Checkpoint: weights, Step: -1}
+	var err error
+	if r.Data, err = LoadData(c); err != nil {
+		return nil, err
+	}
+	m, err := r.NewModel("")
+	if err != nil {
+		return nil, err
+	}
+	r.W = make([]float64, m.NumParams())
+	if err := LoadParams(weights, m, r.W); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
 // NewModel builds a fresh instance of the run's model set to the reference
 // parameters, in dtype ("" for the run's own; probes want "float64").
 func (r *Reference) NewModel(dtype string) (models.Model, error) {

@@ -27,9 +27,14 @@ const (
 )
 
 func runHessian(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("hessian", "hessian --run DIR [--checkpoint FILE] [flags]", stderr)
-	runDir := fs.String("run", "", "run `directory` (required)")
+	fs := newFlagSet("hessian", "hessian --run DIR [--checkpoint FILE] [flags]\n       sgdyn hessian --weights FILE.npz (--config FILE | --model KIND [--data PATH]) --out DIR [flags]", stderr)
+	runDir := fs.String("run", "", "run `directory`")
 	ckpt := fs.String("checkpoint", "", "parameter `file` (.npz) to probe instead of the run's latest checkpoint")
+	weights := fs.String("weights", "", "parameter `file` (.npz) to probe without a run directory")
+	cfgPath := fs.String("config", "", "with --weights: training config `file` describing the model and data")
+	kind := fs.String("model", "", "with --weights: model kind (default sizes)")
+	dataPath := fs.String("data", "", "with --weights: data path")
+	outDir := fs.String("out", "", "with --weights: `directory` for the hessian/ outputs")
 	var o probe.SurveyOptions
 	fs.IntVar(&o.EvalExamples, "eval-examples", 4096, "training examples defining the mean Hessian")
 	fs.IntVar(&o.Top, "top", 20, "largest eigenpairs")
@@ -47,10 +52,35 @@ func runHessian(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if *runDir == "" {
-		return fmt.Errorf("--run is required")
+	var ref *train.Reference
+	var err error
+	switch {
+	case *runDir != "" && *weights == "":
+		ref, err = train.LoadReference(*runDir, *ckpt)
+	case *weights != "" && *runDir == "":
+		if *outDir == "" {
+			return fmt.Errorf("--weights needs --out")
+		}
+		var c train.Config
+		switch {
+		case *cfgPath != "":
+			c, err = train.LoadConfig(*cfgPath)
+		case *kind != "":
+			c = train.DefaultConfig(*kind)
+		default:
+			return fmt.Errorf("--weights needs --config or --model")
+		}
+		if err != nil {
+			return err
+		}
+		if *dataPath != "" {
+			c.Data.Path = *dataPath
+		}
+		ref, err = train.ReferenceFromWeights(*outDir, c, *weights)
+		*runDir = *outDir
+	default:
+		return fmt.Errorf("give --run DIR, or --weights FILE with --out DIR")
 	}
-	ref, err := train.LoadReference(*runDir, *ckpt)
 	if err != nil {
 		return err
 	}

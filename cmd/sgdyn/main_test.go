@@ -119,6 +119,15 @@ func TestPipelineAndSharding(t *testing.T) {
 			t.Error(err)
 		}
 	}
+	// The same survey from the weights alone, without the run directory.
+	ck, _ := filepath.Glob(filepath.Join(run, "checkpoints", "*.npz"))
+	mustRun(t, work, "hessian", "--weights", ck[len(ck)-1], "--config", "tiny.yaml", "--out", "loose", "--eval-examples", "64", "--top", "3", "--bottom", "1", "--bulk", "2",
+		"--noise-batches", "4", "--density-starts", "2", "--density-steps", "6", "--trace-samples", "2")
+	a, _ := os.ReadFile(filepath.Join(run, "hessian", "directions.npy"))
+	b, _ := os.ReadFile(filepath.Join(work, "loose", "hessian", "directions.npy"))
+	if len(a) == 0 || !bytes.Equal(a, b) {
+		t.Error("hessian --weights gives other directions than hessian --run on the same parameters")
+	}
 	mustRun(t, work, "ensemble", "--run", "run", "--replicas", "4", "--steps", "12", "--name", "whole")
 	mustRun(t, work, "ensemble", "--run", "run", "--replicas", "4", "--steps", "12", "--name", "split", "--shard", "1/2")
 	r := sgdyn(t, work, "ensemble", "merge", "--run", "run", "--name", "split")
