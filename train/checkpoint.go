@@ -30,6 +30,9 @@ type Checkpoint struct {
 	SamplerStream uint64 `json:"sampler_stream"`
 	Config        Config `json:"config"`
 	Time          string `json:"time"`
+	// TrajectoryRows is the length of trajectory/trajectory.npy at the
+	// checkpoint (0 when the run logs none).
+	TrajectoryRows int64 `json:"trajectory_rows,omitempty"`
 
 	dir string
 }

@@ -12,9 +12,11 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/sgdyn/sgdyn/data"
 	"github.com/sgdyn/sgdyn/internal/atomicfile"
+	"github.com/sgdyn/sgdyn/internal/npy"
 	"github.com/sgdyn/sgdyn/models"
 )
 
@@ -46,7 +48,22 @@ type Options struct {
 	// AfterStep, if set, is called after every step with the step count
 	// and the new parameters (which it must not modify).
 	AfterStep func(step int64, w []float64) error
+	// Trajectory, if set, logs projections of the path on directions in
+	// the run's trajectory/ directory (for single-run MSD analysis).
+	Trajectory *TrajectoryOptions
 }
+
+// TrajectoryOptions configures trajectory logging in a training run. The
+// displacement is measured from the parameters at the step where logging
+// began (saved as trajectory/reference.npy).
+type TrajectoryOptions struct {
+	Directions    [][]float64
+	LogEvery      int64 // default 1
+	SnapshotEvery int64 // 0: no snapshots
+}
+
+// TrajectoryDir is where a training run logs its trajectory.
+const TrajectoryDir = "trajectory"
 
 // Result summarises a finished run.
 type Result struct {
@@ -99,6 +116,7 @@ func Train(ctx context.Context, dir string, c Config, opts Options) (*Result, er
 	w := make([]float64, m.NumParams())
 	m.Params(w)
 	var start, metricsKeep int64
+	trajKeep := int64(-1)
 	ck, err := LatestCheckpoint(dir)
 	if err != nil {
 		return nil, err
@@ -109,6 +127,9 @@ func Train(ctx context.Context, dir string, c Config, opts Options) (*Result, er
 		}
 		m.SetParams(w)
 		start, metricsKeep = ck.Step, ck.MetricsBytes
+		if ck.TrajectoryRows > 0 {
+			trajKeep = ck.TrajectoryRows
+		}
 	}
 	res := &Result{Resumed: start, Steps: start, Checkpoint: ck}
 	if start >= c.SGD.Steps {
@@ -124,6 +145,13 @@ func Train(ctx context.Context, dir string, c Config, opts Options) (*Result, er
 		return nil, err
 	}
 	defer log.Close()
+	var traj *trajectory
+	if opts.Trajectory != nil {
+		if traj, err = openRunTrajectory(filepath.Join(dir, TrajectoryDir), w, start, trajKeep, opts.Trajectory); err != nil {
+			return nil, fmt.Errorf("trajectory: %w", err)
+		}
+		defer traj.close()
+	}
 
 	evalIdx := evenlySpaced(ds.Val.Len(), c.SGD.EvalExamples)
 	var evalBatch data.Batch
@@ -144,6 +172,11 @@ func Train(ctx context.Context, dir string, c Config, opts Options) (*Result, er
 		ck := Checkpoint{Step: step, MetricsBytes: log.Size(), SamplerSeed: c.Seed, SamplerStream: stream, Config: c}
 		if err := log.Sync(); err != nil {
 			return err
+		}
+		if traj != nil {
+			if ck.TrajectoryRows, err = traj.flush(); err != nil {
+				return err
+			}
 		}
 		if err := saveCheckpoint(dir, m, w, ck, c.SGD.KeepCheckpoints); err != nil {
 			return err
@@ -186,6 +219,11 @@ func Train(ctx context.Context, dir string, c Config, opts Options) (*Result, er
 		done := step + 1
 		if err := log.Append(trainRecord{Step: done, Loss: loss, GradNorm: gnorm}); err != nil {
 			return nil, err
+		}
+		if traj != nil {
+			if err := traj.record(done, loss, w); err != nil {
+				return nil, err
+			}
 		}
 		if done%c.SGD.EvalEvery == 0 && done < c.SGD.Steps {
 			if _, err := evaluate(done, evalIdx); err != nil {
@@ -288,4 +326,61 @@ func writeRunFiles(dir string, c Config, ds *Data) error {
 		return atomicfile.WriteJSON(filepath.Join(dir, VocabFile), ds.Vocab)
 	}
 	return nil
+}
+
+// openRunTrajectory starts the trajectory of a training run at w (step
+// start), or continues it keeping keepRows rows. A trajectory whose
+// reference was taken at another step is an error: its rows would not be
+// displacements from this run's path.
+func openRunTrajectory(dir string, w []float64, start, keepRows int64, o *TrajectoryOptions) (*trajectory, error) {
+	if o.LogEvery < 1 {
+		o.LogEvery = 1
+	}
+	refPath := filepath.Join(dir, ReferenceNPY)
+	ref := w
+	if keepRows > 0 {
+		_, raw, err := npy.ReadNPY(refPath)
+		if err != nil {
+			return nil, err
+		}
+		saved, ok := raw.([]float64)
+		if !ok || len(saved) != len(w) {
+			return nil, fmt.Errorf("%s: not this model's parameters", refPath)
+		}
+		ref = saved
+	} else {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, err
+		}
+		if err := npy.WriteNPY(refPath, []int{len(w)}, w); err != nil {
+			return nil, err
+		}
+		flat := make([]float64, 0, len(o.Directions)*len(w))
+		for _, d := range o.Directions {
+			flat = append(flat, d...)
+		}
+		if err := npy.WriteNPY(filepath.Join(dir, DirectionsNPY), []int{len(o.Directions), len(w)}, flat); err != nil {
+			return nil, err
+		}
+		keepRows = -1
+	}
+	proj, err := NewProjector(slices.Clone(ref), o.Directions)
+	if err != nil {
+		return nil, err
+	}
+	t, err := openTrajectory(dir, proj, o.LogEvery, o.SnapshotEvery, keepRows)
+	if err != nil {
+		return nil, err
+	}
+	if keepRows < 0 {
+		// Row 0 of a new trajectory is its reference point; rows are
+		// logged on absolute training steps, so log at start whatever
+		// log_every says.
+		t.row[0], t.row[1] = float64(start), math.NaN()
+		t.row[2] = t.proj.Project(t.row[trajectoryLead:], w)
+		if err := t.app.Append(t.row); err != nil {
+			return nil, err
+		}
+	}
+	return t, nil
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sgdyn/sgdyn/internal/npy"
 	"github.com/sgdyn/sgdyn/models"
 )
 
@@ -60,10 +61,29 @@ func readAll(t *testing.T, dir string) (metrics []byte, params []byte) {
 func TestResumeIsBitIdentical(t *testing.T) {
 	c := tinyTransformer(writeCorpus(t))
 	whole := filepath.Join(t.TempDir(), "whole")
-	if _, err := Train(context.Background(), whole, c, Options{}); err != nil {
+	// The trajectory is logged every 2 steps on 3 fixed random directions.
+	ds, _ := LoadData(c.WithDefaults())
+	m0, _ := models.New(c.WithDefaults().Model, ds.Shape, c.Seed)
+	rng := rand.New(rand.NewPCG(9, 9))
+	dirs := make([][]float64, 3)
+	for i := range dirs {
+		dirs[i] = make([]float64, m0.NumParams())
+		for j := range dirs[i] {
+			dirs[i][j] = rng.NormFloat64()
+		}
+	}
+	trajOpts := func() *TrajectoryOptions { return &TrajectoryOptions{Directions: dirs, LogEvery: 2, SnapshotEvery: 10} }
+	if _, err := Train(context.Background(), whole, c, Options{Trajectory: trajOpts()}); err != nil {
 		t.Fatal(err)
 	}
 	wantMetrics, wantParams := readAll(t, whole)
+	wantTraj, err := os.ReadFile(filepath.Join(whole, TrajectoryDir, TrajectoryFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if shape, _, _ := npyShape(filepath.Join(whole, TrajectoryDir, TrajectoryFile)); len(shape) != 2 || shape[0] != 16 || shape[1] != 6 {
+		t.Errorf("trajectory shape %v, want (16, 6): steps 0, 2, ..., 30 and step, loss, distance, 3 projections", shape)
+	}
 	if n := bytes.Count(wantMetrics, []byte("\n")); n != 30+1+4+1 {
 		t.Errorf("metrics has %d lines, want 30 steps + 5 evaluations + final", n)
 	}
@@ -72,7 +92,7 @@ func TestResumeIsBitIdentical(t *testing.T) {
 		dir := filepath.Join(t.TempDir(), "resumed")
 		for _, k := range stops {
 			ctx, cancel := context.WithCancel(context.Background())
-			_, err := Train(ctx, dir, c, Options{AfterStep: func(step int64, _ []float64) error {
+			_, err := Train(ctx, dir, c, Options{Trajectory: trajOpts(), AfterStep: func(step int64, _ []float64) error {
 				if step == k {
 					cancel()
 				}
@@ -83,9 +103,12 @@ func TestResumeIsBitIdentical(t *testing.T) {
 				t.Fatalf("stop at %d: got %v, want ErrInterrupted", k, err)
 			}
 		}
-		res, err := Train(context.Background(), dir, c, Options{})
+		res, err := Train(context.Background(), dir, c, Options{Trajectory: trajOpts()})
 		if err != nil {
 			t.Fatal(err)
+		}
+		if got, _ := os.ReadFile(filepath.Join(dir, TrajectoryDir, TrajectoryFile)); !bytes.Equal(got, wantTraj) {
+			t.Errorf("stops %v: trajectory differs from the uninterrupted run", stops)
 		}
 		if res.Resumed != stops[len(stops)-1] {
 			t.Errorf("resumed from %d, want %d", res.Resumed, stops[len(stops)-1])
@@ -228,3 +251,5 @@ func TestParseConfigStrict(t *testing.T) {
 }
 
 func fmtG(x float64) string { return strconv.FormatFloat(x, 'f', 6, 64) }
+
+func npyShape(path string) ([]int, any, error) { return npy.ReadNPY(path) }

@@ -11,10 +11,12 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 
 	"github.com/sgdyn/sgdyn/analysis"
 	"github.com/sgdyn/sgdyn/internal/atomicfile"
+	"github.com/sgdyn/sgdyn/internal/npy"
 	"github.com/sgdyn/sgdyn/probe"
 	"github.com/sgdyn/sgdyn/train"
 )
@@ -39,6 +41,7 @@ type Report struct {
 	Survey     *Survey
 	Ensembles  []*Ensemble
 	Scan       *Scan
+	MSD        *MSD
 	Notes      []string // what is missing or partial, in words
 	Level      float64
 	Primary    *Ensemble
@@ -109,6 +112,18 @@ type Direction struct {
 	params        *analysis.DirectionParams
 }
 
+// MSD is the single-run estimator of a training run that logged its
+// trajectory: mean squared displacement per direction over lags.
+type MSD struct {
+	Lags      []int64
+	Sources   []string
+	Values    [][]float64 // [direction][lag]
+	Summaries []analysis.MSDSummary
+	Steps     int64 // logged window: first to last step
+	FirstStep int64
+	LogEvery  int64
+}
+
 // Scan is a learning-rate scan over ensembles that differ only in eta.
 type Scan struct {
 	Points []analysis.ScanPoint
@@ -149,6 +164,9 @@ func Build(dir string, o Options) (*Report, error) {
 		r.Notes = append(r.Notes, "no Hessian survey yet (run 'sgdyn hessian'): no spectrum, and no theory predictions")
 	} else {
 		r.NoiseBatch = r.Survey.BatchSize
+	}
+	if r.MSD, err = readMSD(filepath.Join(dir, train.TrajectoryDir, train.TrajectoryFile), r.Survey); err != nil {
+		return nil, err
 	}
 	names, _ := filepath.Glob(filepath.Join(dir, "ensemble", "*", train.ManifestFile))
 	sort.Strings(names)
@@ -411,3 +429,53 @@ func num(x float64) *float64 {
 }
 
 func ci(iv analysis.Interval) []*float64 { return []*float64{num(iv.Lo), num(iv.Hi)} }
+
+// readMSD computes the MSD of every logged direction of a training run's
+// trajectory, if it has one.
+func readMSD(path string, s *Survey) (*MSD, error) {
+	shape, raw, err := npy.ReadNPY(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	vals, ok := raw.([]float64)
+	if !ok || len(shape) != 2 || shape[1] < 4 || shape[0] < 3 {
+		return nil, nil // too short to say anything yet
+	}
+	rows, cols := shape[0], shape[1]
+	k := cols - 3
+	steps := make([]int64, rows)
+	for i := range steps {
+		steps[i] = int64(vals[i*cols])
+	}
+	m := &MSD{FirstStep: steps[0], Steps: steps[rows-1] - steps[0], LogEvery: steps[1] - steps[0]}
+	m.Lags = analysis.LogLags(m.Steps/2, 16)
+	for i := range m.Lags {
+		m.Lags[i] = max(m.LogEvery, m.Lags[i]/m.LogEvery*m.LogEvery) // lags the log can match
+	}
+	m.Lags = slices.Compact(m.Lags)
+	p := make([]float64, rows)
+	for d := 0; d < k; d++ {
+		for i := range p {
+			p[i] = vals[i*cols+3+d]
+		}
+		v, _, err := analysis.MSD(steps, p, m.Lags)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		sum, err := analysis.SummarizeMSD(m.Lags, v)
+		if err != nil {
+			sum.Kind = "too short"
+		}
+		src := fmt.Sprintf("d%d", d)
+		if s != nil && len(s.Directions) == k {
+			src = s.Directions[d].Source
+		}
+		m.Values = append(m.Values, v)
+		m.Summaries = append(m.Summaries, sum)
+		m.Sources = append(m.Sources, src)
+	}
+	return m, nil
+}

@@ -374,3 +374,33 @@ func deref(p *float64) float64 {
 	}
 	return *p
 }
+
+func msdFigure(m *MSD, dir string, fd *figureData) (*Figure, error) {
+	if m == nil || len(m.Values) == 0 {
+		return nil, nil
+	}
+	p := plot.New()
+	p.Title.Text = "Single-run mean squared displacement"
+	p.X.Label.Text = "lag k (steps)"
+	p.Y.Label.Text = "MSD(k) = mean_t (p(t+k) - p(t))^2"
+	logAxes(p, true, true)
+	for d, v := range m.Values {
+		var xy plotter.XYs
+		for j, k := range m.Lags {
+			fd.add("msd", m.Sources[d], float64(k), v[j], math.NaN(), math.NaN())
+			xy = append(xy, plotter.XY{X: float64(k), Y: v[j]})
+		}
+		if d >= 8 {
+			continue // the table and figure_data.csv hold the rest
+		}
+		if pts := positive(xy, true); len(pts) > 1 {
+			l, _ := plotter.NewLine(pts)
+			l.Color = plotutil.Color(d)
+			p.Add(l)
+			p.Legend.Add(m.Sources[d], l)
+		}
+	}
+	p.Legend.Top, p.Legend.Left = true, true
+	f := &Figure{Name: "msd", Title: "Single-run MSD", Caption: "Mean squared displacement of the training trajectory along each logged direction: a plateau (at 2 sigma_inf^2) for confined directions, linear growth for diffusive ones."}
+	return f, save(p, dir, f.Name)
+}

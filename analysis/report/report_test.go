@@ -74,6 +74,13 @@ func linregRun(t *testing.T) string {
 	if _, err := train.RunEnsemble(context.Background(), ref, s.Vectors, src, ec, train.Shard{Index: 0, Of: 1}, 2, nil); err != nil {
 		t.Fatal(err)
 	}
+	// Continue training with the trajectory logged on the survey's
+	// directions, for the single-run MSD.
+	c = ref.Config // the resolved config, as saved: only steps may change
+	c.SGD.Steps = 13000
+	if _, err := train.Train(context.Background(), run, c, train.Options{Trajectory: &train.TrajectoryOptions{Directions: s.Vectors, LogEvery: 2}}); err != nil {
+		t.Fatal(err)
+	}
 	// eta lambda_max = 2.2: the top direction grows geometrically (x1.44
 	// per step in variance), 3e9-fold over 60 steps; batch 256 keeps the
 	// multiplicative noise, and so the tails, small.
@@ -156,6 +163,23 @@ func TestReportLinReg(t *testing.T) {
 	}
 	if notes := strings.Join(r.Notes, " "); !strings.Contains(notes, "8 of 8 replicas diverged") {
 		t.Errorf("notes %q do not report the diverged replicas", notes)
+	}
+	// MSD of the training trajectory (eta lambda_max = 0.05 * 2.2 = 0.11:
+	// the top direction relaxes in ~5 steps and plateaus at 2 sigma_inf^2).
+	if r.MSD == nil || len(r.MSD.Summaries) != 4 {
+		t.Fatalf("no MSD for the logged trajectory: %+v", r.MSD)
+	}
+	for i, sm := range r.MSD.Summaries {
+		t.Logf("MSD %s: %s, log-log slope %.3g, sigma_inf^2 %.4g", r.MSD.Sources[i], sm.Kind, sm.LogLogSlope, sm.SigmaInf2)
+	}
+	if top := r.MSD.Summaries[0]; top.Kind != "plateau" {
+		t.Errorf("MSD of top-0: %s (log-log slope %g), want a plateau", top.Kind, top.LogLogSlope)
+	} else if d := sum.Directions[0]; d.Lambda != nil && d.C != nil {
+		// Training ran at lr 0.05, batch 32: sigma_inf^2 from the probe.
+		want := 0.05 * *d.C / (2**d.Lambda - 0.05**d.Lambda**d.Lambda - 0.05**d.S2)
+		if top.SigmaInf2 < want/2 || top.SigmaInf2 > want*2 {
+			t.Errorf("MSD plateau gives sigma_inf^2 %.4g, discrete theory %.4g", top.SigmaInf2, want)
+		}
 	}
 	html, _ := os.ReadFile(filepath.Join(out, "index.html"))
 	if strings.Contains(string(html), "a<b>.csv") || !strings.Contains(string(html), "a&lt;b&gt;.csv") {

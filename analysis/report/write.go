@@ -78,6 +78,9 @@ func Write(r *Report, dir string) error {
 	if err := addFig("scan")(scanFigure(r.Scan, figDir, fd)); err != nil {
 		return err
 	}
+	if err := addFig("msd")(msdFigure(r.MSD, figDir, fd)); err != nil {
+		return err
+	}
 
 	var html bytes.Buffer
 	if err := htmlPage.Execute(&html, pg); err != nil {
@@ -184,6 +187,14 @@ func summary(r *Report, p *Ensemble) map[string]any {
 		}
 		s["spectrum"] = sp
 	}
+	if m := r.MSD; m != nil {
+		var rows []map[string]any
+		for i, sm := range m.Summaries {
+			rows = append(rows, map[string]any{"source": m.Sources[i], "loglog_slope": num(sm.LogLogSlope), "kind": sm.Kind,
+				"plateau": num(sm.Plateau), "sigma_inf2": num(sm.SigmaInf2), "slope_per_step": num(sm.SlopePerStep)})
+		}
+		s["msd"] = map[string]any{"first_step": m.FirstStep, "steps": m.Steps, "log_every": m.LogEvery, "directions": rows}
+	}
 	if sc := r.Scan; sc != nil {
 		var pts []map[string]any
 		for i, p := range sc.Points {
@@ -272,6 +283,11 @@ training lr {{.Config.SGD.LR}}, batch {{.Config.SGD.Batch}}, {{.Config.SGD.Steps
 {{with .Scan}}<h2>Learning-rate scan</h2>
 {{with .Fit}}<p>Diffusive growth per step vs eta: log-log slope {{g .PerStep.Slope.Est}} [{{g .PerStep.Slope.Lo}}, {{g .PerStep.Slope.Hi}}] (theory 2); per unit tau = eta t: {{g .PerTau.Slope.Est}} [{{g .PerTau.Slope.Lo}}, {{g .PerTau.Slope.Hi}}] (theory 1).</p>{{end}}
 {{range index $.Figures "scan"}}<figure><img src="figures/{{.Name}}.png" alt="{{.Title}}"><figcaption>{{.Caption}}</figcaption></figure>{{end}}{{end}}
+{{with .MSD}}<h2>Single-run MSD (training trajectory)</h2>
+<p>Steps {{.FirstStep}} to {{.FirstStep}} + {{.Steps}}, logged every {{.LogEvery}}.</p>
+{{range index $.Figures "msd"}}<figure><img src="figures/{{.Name}}.png" alt="{{.Title}}"><figcaption>{{.Caption}}</figcaption></figure>{{end}}
+<table><tr><th class="l">direction</th><th>log-log slope</th><th class="l">kind</th><th>plateau</th><th>&sigma;&sup2;<sub>&infin;</sub></th><th>slope per step</th></tr>
+{{range $i, $s := .Summaries}}<tr><td class="l">{{index $.MSD.Sources $i}}</td><td>{{g $s.LogLogSlope}}</td><td class="l">{{$s.Kind}}</td><td>{{g $s.Plateau}}</td><td>{{g $s.SigmaInf2}}</td><td>{{g $s.SlopePerStep}}</td></tr>{{end}}</table>{{end}}
 <h2>How directions are classified</h2><pre>{{.Rule}}</pre><pre>{{.TailRule}}</pre>
 <p>Predictions use &lambda;, c and s&sup2; measured by the probe at the reference point (THEORY.md section 3), rescaled from the probe's batch size to the ensemble's as 1/b, and start from zero variance. Discrete: &sigma;&sup2;(t) = &sigma;&sup2;<sub>&infin;</sub>(1 - a<sup>t</sup>), a = (1 - &eta;&lambda;)&sup2; + &eta;&sup2;s&sup2;. Langevin: the exact solution of the standard Fokker-Planck equation, &eta;c(1 - e<sup>-2&lambda;&eta;t</sup>)/(2&lambda;).</p>
 </body></html>
@@ -335,6 +351,15 @@ func markdown(pg *page) string {
 			g4(sc.Fit.PerStep.Slope.Est), g4(sc.Fit.PerStep.Slope.Lo), g4(sc.Fit.PerStep.Slope.Hi),
 			g4(sc.Fit.PerTau.Slope.Est), g4(sc.Fit.PerTau.Slope.Lo), g4(sc.Fit.PerTau.Slope.Hi))
 		figs("scan")
+	}
+	if m := r.MSD; m != nil {
+		fmt.Fprintf(&b, "## Single-run MSD\n\nSteps %d to %d, logged every %d.\n\n", m.FirstStep, m.FirstStep+m.Steps, m.LogEvery)
+		figs("msd")
+		b.WriteString("| direction | log-log slope | kind | plateau | sigma_inf^2 | slope per step |\n|---|---:|---|---:|---:|---:|\n")
+		for i, s := range m.Summaries {
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", esc(m.Sources[i]), g4(s.LogLogSlope), s.Kind, g4(s.Plateau), g4(s.SigmaInf2), g4(s.SlopePerStep))
+		}
+		b.WriteString("\n")
 	}
 	fmt.Fprintf(&b, "## How directions are classified\n\n```\n%s\n```\n", r.Rule)
 	return b.String()

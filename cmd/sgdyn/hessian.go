@@ -142,7 +142,8 @@ func writeSurvey(dir string, s *probe.Survey, ref *train.Reference) error {
 	return atomicfile.WriteJSON(filepath.Join(dir, spectrumFile), surveyFile{Survey: s, Run: ref.Dir, Checkpoint: ref.Checkpoint, Step: ref.Step})
 }
 
-// readDirections loads a (k, P) direction file and checks P.
+// readDirections loads a (k, P) direction file and checks P (params 0:
+// the caller checks it).
 func readDirections(path string, params int) ([][]float64, error) {
 	shape, raw, err := npy.ReadNPY(path)
 	if err != nil {
@@ -161,12 +162,13 @@ func readDirections(path string, params int) ([][]float64, error) {
 	if len(shape) == 1 {
 		shape = []int{1, shape[0]}
 	}
-	if len(shape) != 2 || shape[1] != params {
+	if len(shape) != 2 || (params > 0 && shape[1] != params) || shape[0] < 1 || shape[1] < 1 {
 		return nil, fmt.Errorf("directions %s: shape %v, want (k, %d) for this model", path, shape, params)
 	}
+	p := shape[1]
 	out := make([][]float64, shape[0])
 	for i := range out {
-		out[i] = vals[i*params : (i+1)*params]
+		out[i] = vals[i*p : (i+1)*p]
 	}
 	return out, nil
 }

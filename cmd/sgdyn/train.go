@@ -31,6 +31,9 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	evalEvery := fs.Int64("eval-every", 0, "steps between validation evaluations")
 	ckptEvery := fs.Int64("checkpoint-every", 0, "steps between checkpoints")
 	skipSums := fs.Bool("skip-checksums", false, "skip CIFAR-10 SHA-1 verification")
+	trajDirs := fs.String("directions", "", "log the trajectory's projections on these directions (`file`.npy, k x P, e.g. RUN/hessian/directions.npy) to RUN/trajectory/")
+	logEvery := fs.Int64("log-every", 1, "with --directions: steps between logged projections")
+	snapEvery := fs.Int64("snapshot-every", 0, "with --directions: steps between full parameter snapshots (0: none)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -127,9 +130,20 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		dir = filepath.Join("runs", fmt.Sprintf("%s-%s", c.Model.Kind, time.Now().Format("20060102-150405")))
 	}
 
+	opts := train.Options{Progress: stderr}
+	if *trajDirs != "" {
+		dirs, err := readDirections(*trajDirs, 0)
+		if err != nil {
+			return err
+		}
+		if *logEvery < 1 || *snapEvery < 0 {
+			return fmt.Errorf("--log-every %d must be positive and --snapshot-every %d not negative", *logEvery, *snapEvery)
+		}
+		opts.Trajectory = &train.TrajectoryOptions{Directions: dirs, LogEvery: *logEvery, SnapshotEvery: *snapEvery}
+	}
 	fmt.Fprintf(stdout, "run %s: %s, lr %g, batch %d, %d steps\n", dir, c.Model.Kind, c.SGD.LR, c.SGD.Batch, c.SGD.Steps)
 	t0 := time.Now()
-	res, err := train.Train(ctx, dir, c, train.Options{Progress: stderr})
+	res, err := train.Train(ctx, dir, c, opts)
 	if err != nil {
 		return err
 	}
