@@ -1,11 +1,15 @@
 package main
 
 import (
+	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"crypto/sha256"
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +19,8 @@ import (
 	"testing"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/sgdyn/sgdyn/internal/npy"
 )
 
 // The sgdyn binary, built once on first use: fuzz workers, which never
@@ -175,6 +181,39 @@ func TestBadInput(t *testing.T) {
 	cifar := filepath.Join(work, "cifar")
 	os.Mkdir(cifar, 0o755)
 	os.WriteFile(filepath.Join(cifar, "data_batch_1.bin"), make([]byte, 3073*5), 0o644)
+	// Official sizes, wrong contents: only the SHA-1s can tell.
+	wrongSum := filepath.Join(work, "wrongsum")
+	os.Mkdir(wrongSum, 0o755)
+	for _, n := range []string{"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin", "data_batch_5.bin", "test_batch.bin"} {
+		f, _ := os.Create(filepath.Join(wrongSum, n))
+		f.Truncate(30730000)
+		f.Close()
+	}
+	// Archives that must be refused before anything is written.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/traversal.tar.gz" && r.URL.Path != "/huge.tar.gz" {
+			http.NotFound(w, r)
+			return
+		}
+		gz := gzip.NewWriter(w)
+		tw := tar.NewWriter(gz)
+		switch r.URL.Path {
+		case "/traversal.tar.gz":
+			tw.WriteHeader(&tar.Header{Name: "cifar-10-batches-bin/../../escaped.bin", Mode: 0o644, Size: 4})
+			tw.Write([]byte("evil"))
+		case "/huge.tar.gz":
+			tw.WriteHeader(&tar.Header{Name: "cifar-10-batches-bin/data_batch_1.bin", Mode: 0o644, Size: 1 << 40})
+		}
+		tw.Close()
+		gz.Close()
+	}))
+	defer srv.Close()
+	// A checkpoint of another model, and directions of the wrong length.
+	other := filepath.Join(work, "other.yaml")
+	os.WriteFile(other, []byte("model: {kind: transformer, transformer: {layers: 1, width: 4, heads: 1, context: 8}}\ndata: {path: corpus.txt}\nsgd: {lr: 0.1, batch: 4, steps: 2}\n"), 0o644)
+	mustRun(t, work, "train", "--config", "other.yaml", "--run", "otherrun")
+	otherCk, _ := filepath.Glob(filepath.Join(work, "otherrun", "checkpoints", "*.npz"))
+	npy.WriteNPY(filepath.Join(work, "shortdirs.npy"), []int{2, 5}, make([]float64, 10))
 
 	cases := []struct {
 		name string
@@ -201,6 +240,12 @@ func TestBadInput(t *testing.T) {
 		{"directions wrong file", []string{"ensemble", "--run", "run", "--steps", "5", "--directions", "notnpy.npy"}, "notnpy.npy"},
 		{"ensemble without directions", []string{"ensemble", "--run", "run", "--steps", "5"}, "hessian"},
 		{"bad shard", []string{"ensemble", "--run", "run", "--steps", "5", "--shard", "2/2"}, "shard"},
+		{"wrong sha1", []string{"data", "verify", "cifar10", "--dir", "wrongsum"}, "sha1"},
+		{"archive path traversal", []string{"data", "fetch", "cifar10", "--dir", "fetched", "--url", srv.URL + "/traversal.tar.gz"}, "escaped.bin"},
+		{"archive absurd size", []string{"data", "fetch", "cifar10", "--dir", "fetched", "--url", srv.URL + "/huge.tar.gz"}, "data_batch_1.bin"},
+		{"fetch 404", []string{"data", "fetch", "cifar10", "--dir", "fetched", "--url", srv.URL + "/missing"}, "404"},
+		{"checkpoint of another model", []string{"hessian", "--run", "run", "--checkpoint", otherCk[0]}, "different model"},
+		{"directions of wrong length", []string{"ensemble", "--run", "run", "--steps", "5", "--directions", "shortdirs.npy"}, "shortdirs.npy"},
 		{"unknown command", []string{"frobnicate"}, "unknown command"},
 		{"unknown flag", []string{"train", "--frobnicate"}, "frobnicate"},
 	}
@@ -216,8 +261,14 @@ func TestBadInput(t *testing.T) {
 			if !strings.Contains(last, c.want) {
 				t.Errorf("error %q does not name %q", last, c.want)
 			}
-			if c.name != "unknown flag" && len(lines) != 1 {
-				t.Errorf("error spans %d lines: %q", len(lines), r.stderr)
+			// Before the one-line error only progress may appear.
+			for _, l := range lines[:len(lines)-1] {
+				if c.name != "unknown flag" && !strings.HasPrefix(l, "cifar10: download") {
+					t.Errorf("error spans lines: %q", r.stderr)
+				}
+			}
+			if c.name != "unknown flag" && !strings.HasPrefix(last, "sgdyn") {
+				t.Errorf("last line %q is not the error", last)
 			}
 			if after := hashTree(t, work); !sameTree(before, after) {
 				t.Errorf("files changed")
