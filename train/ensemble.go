@@ -287,7 +287,7 @@ func prepareEnsembleDir(dir string, man *EnsembleManifest, w []float64, dirs [][
 			return fmt.Errorf("%s: %w", mpath, err)
 		}
 		if old.Fingerprint() != man.Fingerprint() {
-			return fmt.Errorf("ensemble %q already exists in %s with a different reference, directions or settings; choose another --name", man.Name, filepath.Dir(dir))
+			return fmt.Errorf("ensemble %q in %s was run from another reference, on other directions or with other settings; remove that directory or choose another name (--name, or another --out for sgdyn run)", man.Name, filepath.Dir(dir))
 		}
 		return nil
 	}
