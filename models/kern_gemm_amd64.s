@@ -1,0 +1,343 @@
+#include "textflag.h"
+
+// AVX2/FMA micro-kernels of gemmStrided: C[4 x w] += alpha A[4 x k] B[k x w]
+// for row-major B and C with leading dimensions ldb and ldc and A(r, p) at
+// a[r*rs + p*ps] (elements), so that A may be read transposed in place.
+// Each step of k broadcasts one element of each row of A and multiplies it
+// with one row of B held in registers. w is 16 or 8 floats, 8 or 4 doubles:
+// two or one YMM register per row of C.
+
+// func sgemmKern4x16(k int, a *float32, rs, ps int, b *float32, ldb int, c *float32, ldc int, alpha float32)
+TEXT ·sgemmKern4x16(SB), NOSPLIT, $0-68
+	MOVQ k+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ rs+16(FP), R8
+	SHLQ $2, R8
+	MOVQ ps+24(FP), R12
+	SHLQ $2, R12
+	MOVQ b+32(FP), DI
+	MOVQ ldb+40(FP), R10
+	SHLQ $2, R10
+	MOVQ c+48(FP), DX
+	MOVQ ldc+56(FP), R11
+	SHLQ $2, R11
+	LEAQ (SI)(R8*2), R9
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	TESTQ CX, CX
+	JEQ sgemmKern4x16_done
+
+sgemmKern4x16_loop:
+	VMOVUPS (DI), Y8
+	VMOVUPS 32(DI), Y9
+	VBROADCASTSS (SI), Y10
+	VFMADD231PS Y8, Y10, Y0
+	VFMADD231PS Y9, Y10, Y1
+	VBROADCASTSS (SI)(R8*1), Y11
+	VFMADD231PS Y8, Y11, Y2
+	VFMADD231PS Y9, Y11, Y3
+	VBROADCASTSS (R9), Y10
+	VFMADD231PS Y8, Y10, Y4
+	VFMADD231PS Y9, Y10, Y5
+	VBROADCASTSS (R9)(R8*1), Y11
+	VFMADD231PS Y8, Y11, Y6
+	VFMADD231PS Y9, Y11, Y7
+	ADDQ R12, SI
+	ADDQ R12, R9
+	ADDQ R10, DI
+	DECQ CX
+	JNE sgemmKern4x16_loop
+
+sgemmKern4x16_done:
+	VBROADCASTSS alpha+64(FP), Y10
+	VMOVUPS (DX), Y8
+	VMOVUPS 32(DX), Y9
+	VFMADD231PS Y0, Y10, Y8
+	VFMADD231PS Y1, Y10, Y9
+	VMOVUPS Y8, (DX)
+	VMOVUPS Y9, 32(DX)
+	ADDQ R11, DX
+	VMOVUPS (DX), Y8
+	VMOVUPS 32(DX), Y9
+	VFMADD231PS Y2, Y10, Y8
+	VFMADD231PS Y3, Y10, Y9
+	VMOVUPS Y8, (DX)
+	VMOVUPS Y9, 32(DX)
+	ADDQ R11, DX
+	VMOVUPS (DX), Y8
+	VMOVUPS 32(DX), Y9
+	VFMADD231PS Y4, Y10, Y8
+	VFMADD231PS Y5, Y10, Y9
+	VMOVUPS Y8, (DX)
+	VMOVUPS Y9, 32(DX)
+	ADDQ R11, DX
+	VMOVUPS (DX), Y8
+	VMOVUPS 32(DX), Y9
+	VFMADD231PS Y6, Y10, Y8
+	VFMADD231PS Y7, Y10, Y9
+	VMOVUPS Y8, (DX)
+	VMOVUPS Y9, 32(DX)
+	VZEROUPPER
+	RET
+
+// func sgemmKern4x8(k int, a *float32, rs, ps int, b *float32, ldb int, c *float32, ldc int, alpha float32)
+TEXT ·sgemmKern4x8(SB), NOSPLIT, $0-68
+	MOVQ k+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ rs+16(FP), R8
+	SHLQ $2, R8
+	MOVQ ps+24(FP), R12
+	SHLQ $2, R12
+	MOVQ b+32(FP), DI
+	MOVQ ldb+40(FP), R10
+	SHLQ $2, R10
+	MOVQ c+48(FP), DX
+	MOVQ ldc+56(FP), R11
+	SHLQ $2, R11
+	LEAQ (SI)(R8*2), R9
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	TESTQ CX, CX
+	JEQ sgemmKern4x8_done
+
+sgemmKern4x8_loop:
+	VMOVUPS (DI), Y8
+	VBROADCASTSS (SI), Y10
+	VFMADD231PS Y8, Y10, Y0
+	VBROADCASTSS (SI)(R8*1), Y11
+	VFMADD231PS Y8, Y11, Y1
+	VBROADCASTSS (R9), Y10
+	VFMADD231PS Y8, Y10, Y2
+	VBROADCASTSS (R9)(R8*1), Y11
+	VFMADD231PS Y8, Y11, Y3
+	ADDQ R12, SI
+	ADDQ R12, R9
+	ADDQ R10, DI
+	DECQ CX
+	JNE sgemmKern4x8_loop
+
+sgemmKern4x8_done:
+	VBROADCASTSS alpha+64(FP), Y10
+	VMOVUPS (DX), Y8
+	VFMADD231PS Y0, Y10, Y8
+	VMOVUPS Y8, (DX)
+	ADDQ R11, DX
+	VMOVUPS (DX), Y8
+	VFMADD231PS Y1, Y10, Y8
+	VMOVUPS Y8, (DX)
+	ADDQ R11, DX
+	VMOVUPS (DX), Y8
+	VFMADD231PS Y2, Y10, Y8
+	VMOVUPS Y8, (DX)
+	ADDQ R11, DX
+	VMOVUPS (DX), Y8
+	VFMADD231PS Y3, Y10, Y8
+	VMOVUPS Y8, (DX)
+	VZEROUPPER
+	RET
+
+// func dgemmKern4x8(k int, a *float64, rs, ps int, b *float64, ldb int, c *float64, ldc int, alpha float64)
+TEXT ·dgemmKern4x8(SB), NOSPLIT, $0-72
+	MOVQ k+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ rs+16(FP), R8
+	SHLQ $3, R8
+	MOVQ ps+24(FP), R12
+	SHLQ $3, R12
+	MOVQ b+32(FP), DI
+	MOVQ ldb+40(FP), R10
+	SHLQ $3, R10
+	MOVQ c+48(FP), DX
+	MOVQ ldc+56(FP), R11
+	SHLQ $3, R11
+	LEAQ (SI)(R8*2), R9
+	VXORPD Y0, Y0, Y0
+	VXORPD Y1, Y1, Y1
+	VXORPD Y2, Y2, Y2
+	VXORPD Y3, Y3, Y3
+	VXORPD Y4, Y4, Y4
+	VXORPD Y5, Y5, Y5
+	VXORPD Y6, Y6, Y6
+	VXORPD Y7, Y7, Y7
+	TESTQ CX, CX
+	JEQ dgemmKern4x8_done
+
+dgemmKern4x8_loop:
+	VMOVUPD (DI), Y8
+	VMOVUPD 32(DI), Y9
+	VBROADCASTSD (SI), Y10
+	VFMADD231PD Y8, Y10, Y0
+	VFMADD231PD Y9, Y10, Y1
+	VBROADCASTSD (SI)(R8*1), Y11
+	VFMADD231PD Y8, Y11, Y2
+	VFMADD231PD Y9, Y11, Y3
+	VBROADCASTSD (R9), Y10
+	VFMADD231PD Y8, Y10, Y4
+	VFMADD231PD Y9, Y10, Y5
+	VBROADCASTSD (R9)(R8*1), Y11
+	VFMADD231PD Y8, Y11, Y6
+	VFMADD231PD Y9, Y11, Y7
+	ADDQ R12, SI
+	ADDQ R12, R9
+	ADDQ R10, DI
+	DECQ CX
+	JNE dgemmKern4x8_loop
+
+dgemmKern4x8_done:
+	VBROADCASTSD alpha+64(FP), Y10
+	VMOVUPD (DX), Y8
+	VMOVUPD 32(DX), Y9
+	VFMADD231PD Y0, Y10, Y8
+	VFMADD231PD Y1, Y10, Y9
+	VMOVUPD Y8, (DX)
+	VMOVUPD Y9, 32(DX)
+	ADDQ R11, DX
+	VMOVUPD (DX), Y8
+	VMOVUPD 32(DX), Y9
+	VFMADD231PD Y2, Y10, Y8
+	VFMADD231PD Y3, Y10, Y9
+	VMOVUPD Y8, (DX)
+	VMOVUPD Y9, 32(DX)
+	ADDQ R11, DX
+	VMOVUPD (DX), Y8
+	VMOVUPD 32(DX), Y9
+	VFMADD231PD Y4, Y10, Y8
+	VFMADD231PD Y5, Y10, Y9
+	VMOVUPD Y8, (DX)
+	VMOVUPD Y9, 32(DX)
+	ADDQ R11, DX
+	VMOVUPD (DX), Y8
+	VMOVUPD 32(DX), Y9
+	VFMADD231PD Y6, Y10, Y8
+	VFMADD231PD Y7, Y10, Y9
+	VMOVUPD Y8, (DX)
+	VMOVUPD Y9, 32(DX)
+	VZEROUPPER
+	RET
+
+// func dgemmKern4x4(k int, a *float64, rs, ps int, b *float64, ldb int, c *float64, ldc int, alpha float64)
+TEXT ·dgemmKern4x4(SB), NOSPLIT, $0-72
+	MOVQ k+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ rs+16(FP), R8
+	SHLQ $3, R8
+	MOVQ ps+24(FP), R12
+	SHLQ $3, R12
+	MOVQ b+32(FP), DI
+	MOVQ ldb+40(FP), R10
+	SHLQ $3, R10
+	MOVQ c+48(FP), DX
+	MOVQ ldc+56(FP), R11
+	SHLQ $3, R11
+	LEAQ (SI)(R8*2), R9
+	VXORPD Y0, Y0, Y0
+	VXORPD Y1, Y1, Y1
+	VXORPD Y2, Y2, Y2
+	VXORPD Y3, Y3, Y3
+	TESTQ CX, CX
+	JEQ dgemmKern4x4_done
+
+dgemmKern4x4_loop:
+	VMOVUPD (DI), Y8
+	VBROADCASTSD (SI), Y10
+	VFMADD231PD Y8, Y10, Y0
+	VBROADCASTSD (SI)(R8*1), Y11
+	VFMADD231PD Y8, Y11, Y1
+	VBROADCASTSD (R9), Y10
+	VFMADD231PD Y8, Y10, Y2
+	VBROADCASTSD (R9)(R8*1), Y11
+	VFMADD231PD Y8, Y11, Y3
+	ADDQ R12, SI
+	ADDQ R12, R9
+	ADDQ R10, DI
+	DECQ CX
+	JNE dgemmKern4x4_loop
+
+dgemmKern4x4_done:
+	VBROADCASTSD alpha+64(FP), Y10
+	VMOVUPD (DX), Y8
+	VFMADD231PD Y0, Y10, Y8
+	VMOVUPD Y8, (DX)
+	ADDQ R11, DX
+	VMOVUPD (DX), Y8
+	VFMADD231PD Y1, Y10, Y8
+	VMOVUPD Y8, (DX)
+	ADDQ R11, DX
+	VMOVUPD (DX), Y8
+	VFMADD231PD Y2, Y10, Y8
+	VMOVUPD Y8, (DX)
+	ADDQ R11, DX
+	VMOVUPD (DX), Y8
+	VFMADD231PD Y3, Y10, Y8
+	VMOVUPD Y8, (DX)
+	VZEROUPPER
+	RET
+
+// func sgemmKern4x4(k int, a *float32, rs, ps int, b *float32, ldb int, c *float32, ldc int, alpha float32)
+//
+// sgemmKern4x4 is the 4-column kernel on XMM registers, for one attention
+// head of width 4 and other narrow products.
+TEXT ·sgemmKern4x4(SB), NOSPLIT, $0-68
+	MOVQ k+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ rs+16(FP), R8
+	SHLQ $2, R8
+	MOVQ ps+24(FP), R12
+	SHLQ $2, R12
+	MOVQ b+32(FP), DI
+	MOVQ ldb+40(FP), R10
+	SHLQ $2, R10
+	MOVQ c+48(FP), DX
+	MOVQ ldc+56(FP), R11
+	SHLQ $2, R11
+	LEAQ (SI)(R8*2), R9
+	VXORPS X0, X0, X0
+	VXORPS X1, X1, X1
+	VXORPS X2, X2, X2
+	VXORPS X3, X3, X3
+	TESTQ CX, CX
+	JEQ sgemmKern4x4_done
+
+sgemmKern4x4_loop:
+	VMOVUPS (DI), X8
+	VBROADCASTSS (SI), X10
+	VFMADD231PS X8, X10, X0
+	VBROADCASTSS (SI)(R8*1), X11
+	VFMADD231PS X8, X11, X1
+	VBROADCASTSS (R9), X10
+	VFMADD231PS X8, X10, X2
+	VBROADCASTSS (R9)(R8*1), X11
+	VFMADD231PS X8, X11, X3
+	ADDQ R12, SI
+	ADDQ R12, R9
+	ADDQ R10, DI
+	DECQ CX
+	JNE sgemmKern4x4_loop
+
+sgemmKern4x4_done:
+	VBROADCASTSS alpha+64(FP), X10
+	VMOVUPS (DX), X8
+	VFMADD231PS X0, X10, X8
+	VMOVUPS X8, (DX)
+	ADDQ R11, DX
+	VMOVUPS (DX), X8
+	VFMADD231PS X1, X10, X8
+	VMOVUPS X8, (DX)
+	ADDQ R11, DX
+	VMOVUPS (DX), X8
+	VFMADD231PS X2, X10, X8
+	VMOVUPS X8, (DX)
+	ADDQ R11, DX
+	VMOVUPS (DX), X8
+	VFMADD231PS X3, X10, X8
+	VMOVUPS X8, (DX)
+	VZEROUPPER
+	RET

@@ -1,0 +1,7 @@
+package models
+
+// expSumAVX2 sets x[i] = exp32(x[i] - shift) for len(x) a multiple of 8 and
+// returns their sum (kern_math_amd64.s).
+//
+//go:noescape
+func expSumAVX2(x []float32, shift float32) float32
