@@ -191,3 +191,35 @@ func TestReportWhileWriting(t *testing.T) {
 	}
 	t.Logf("%d reports during the run, %d saw a partial ensemble", reports, partial)
 }
+
+// TestKillRun kills the whole pipeline, `sgdyn run`, at random points and
+// resumes it: metrics, the survey and the ensemble must equal an
+// uninterrupted pipeline's byte for byte.
+func TestKillRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills child processes")
+	}
+	work, _ := tinyRun(t)
+	os.WriteFile(filepath.Join(work, "exp.yaml"), []byte(`seed: 3
+model: {kind: transformer, transformer: {layers: 1, width: 8, heads: 2, context: 8}}
+data: {path: corpus.txt}
+sgd: {lr: 0.3, batch: 8, steps: 4000, eval_every: 500, eval_examples: 32, checkpoint_every: 25}
+hessian: {eval_examples: 32, top: 2, bottom: 1, bulk: 2, noise_batches: 4, density_starts: 2, density_steps: 6, trace_samples: 2}
+ensemble: {replicas: 6, steps: 3000, log_every: 5}
+`), 0o644)
+	run := []string{"run", "--config", "exp.yaml", "--workers", "2"}
+	start := time.Now()
+	mustRun(t, work, append(run, "--out", "whole")...)
+	total := time.Since(start)
+	rng := rand.New(rand.NewPCG(7, 7))
+	kills := killRepeatedly(t, work, rng, total/12, append(run, "--out", "killed")...)
+	if kills < 10 {
+		t.Errorf("only %d kills landed mid-run, want >= 10", kills)
+	}
+	for _, f := range []string{"metrics.jsonl", "hessian/directions.npy", "hessian/directions.json", "ensemble/lr0.3-b8/projections.npy", "ensemble/lr0.3-b8/loss.npy"} {
+		if !bytes.Equal(readFile(t, filepath.Join(work, "whole", f)), readFile(t, filepath.Join(work, "killed", f))) {
+			t.Errorf("run: %s differs after %d kills", f, kills)
+		}
+	}
+	t.Logf("run: %d SIGKILLs at random points over a %.2fs pipeline", kills, total.Seconds())
+}
