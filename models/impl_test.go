@@ -13,28 +13,9 @@ import (
 // point, in float64 (rel err < 1e-9) and float32 (< 1e-4). Larger configs
 // than tinyCases exercise the goroutine split and several heads.
 func TestFusedMatchesPlain(t *testing.T) {
-	rng := rand.New(rand.NewPCG(3, 4))
-	normals := func(n int) []float64 {
-		v := make([]float64, n)
-		for i := range v {
-			v[i] = rng.NormFloat64()
-		}
-		return v
-	}
-	ints := func(n, k int) []int {
-		v := make([]int, n)
-		for i := range v {
-			v[i] = rng.IntN(k)
-		}
-		return v
-	}
-	type tc struct {
-		name  string
-		cfg   Config
-		shape Shape
-		batch *data.Batch
-	}
-	cases := []tc{
+	r := randomData{rand.New(rand.NewPCG(3, 4))}
+	normals, ints := r.normals, r.ints
+	cases := []testCase{
 		{"cnn-wide", Config{Kind: "cnn", CNN: CNNConfig{Width: 4, Hidden: 8}}, Shape{Image: []int{3, 16, 16}, Classes: 10},
 			&data.Batch{N: 40, X: normals(40 * 3 * 256), Labels: ints(40, 10)}},
 		{"transformer-wide", Config{Kind: "transformer", Transformer: TransformerConfig{Layers: 2, Width: 16, Heads: 4, Context: 12}}, Shape{Vocab: 11},
@@ -43,7 +24,7 @@ func TestFusedMatchesPlain(t *testing.T) {
 			&data.Batch{N: 300, X: normals(300 * 36), Labels: ints(300, 4)}},
 	}
 	for _, c := range tinyCases("") {
-		cases = append(cases, tc{c.name, c.cfg, c.shape, c.batch})
+		cases = append(cases, c)
 	}
 	for _, c := range cases {
 		for _, dt := range []struct {
@@ -75,7 +56,7 @@ func TestFusedMatchesPlain(t *testing.T) {
 				// Move off the initialisation (zero biases, unit gains)
 				// so that every parameter's gradient path is exercised.
 				for i := range w {
-					w[i] += 0.03 * rng.NormFloat64()
+					w[i] += 0.03 * r.rng.NormFloat64()
 				}
 				plain.SetParams(w)
 				fused.SetParams(w)

@@ -8,35 +8,38 @@ import (
 	"github.com/sgdyn/sgdyn/data"
 )
 
-// tinyCases are small instances of every model with a matching random batch.
-func tinyCases(dtype string) []struct {
+// testCase is a model configuration with a matching random batch.
+type testCase struct {
 	name  string
 	cfg   Config
 	shape Shape
 	batch *data.Batch
-} {
-	rng := rand.New(rand.NewPCG(1, 2))
-	normals := func(n int) []float64 {
-		v := make([]float64, n)
-		for i := range v {
-			v[i] = rng.NormFloat64()
-		}
-		return v
+}
+
+// randomData draws reproducible test inputs.
+type randomData struct{ rng *rand.Rand }
+
+func (r randomData) normals(n int) []float64 {
+	v := make([]float64, n)
+	for i := range v {
+		v[i] = r.rng.NormFloat64()
 	}
-	ints := func(n, k int) []int {
-		v := make([]int, n)
-		for i := range v {
-			v[i] = rng.IntN(k)
-		}
-		return v
+	return v
+}
+
+func (r randomData) ints(n, k int) []int {
+	v := make([]int, n)
+	for i := range v {
+		v[i] = r.rng.IntN(k)
 	}
-	type tc = struct {
-		name  string
-		cfg   Config
-		shape Shape
-		batch *data.Batch
-	}
-	return []tc{
+	return v
+}
+
+// tinyCases are small instances of every model with a matching random batch.
+func tinyCases(dtype string) []testCase {
+	r := randomData{rand.New(rand.NewPCG(1, 2))}
+	normals, ints := r.normals, r.ints
+	return []testCase{
 		{"linreg", Config{Kind: "linreg", DType: dtype}, Shape{Inputs: 5},
 			&data.Batch{N: 7, X: normals(35), Targets: normals(7)}},
 		{"mlp-tanh", Config{Kind: "mlp", DType: dtype, MLP: MLPConfig{Hidden: []int{6, 5}, Activation: "tanh"}}, Shape{Inputs: 4, Classes: 3},
