@@ -100,3 +100,15 @@ func (v *rangeView) Fill(b *Batch, idx []int) {
 	}
 	v.ds.Fill(b, v.scratch)
 }
+
+// EvenlySpaced returns min(k, n) indices spread evenly over [0, n): a fixed,
+// deterministic subset for evaluation (for text, nearly non-overlapping
+// windows).
+func EvenlySpaced(n, k int) []int {
+	k = min(k, n)
+	idx := make([]int, k)
+	for i := range idx {
+		idx[i] = int(int64(i) * int64(n) / int64(k))
+	}
+	return idx
+}

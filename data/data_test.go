@@ -68,3 +68,19 @@ func TestRange(t *testing.T) {
 		}()
 	}
 }
+
+func TestEvenlySpaced(t *testing.T) {
+	got := EvenlySpaced(10, 4)
+	want := []int{0, 2, 5, 7}
+	if len(got) != len(want) {
+		t.Fatalf("EvenlySpaced(10, 4) = %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("EvenlySpaced(10, 4) = %v, want %v", got, want)
+		}
+	}
+	if all := EvenlySpaced(3, 8); len(all) != 3 || all[0] != 0 || all[2] != 2 {
+		t.Errorf("EvenlySpaced(3, 8) = %v, want [0 1 2]", all)
+	}
+}

@@ -124,11 +124,8 @@ func RunSurvey(m models.Model, train data.Dataset, w0 []float64, o SurveyOptions
 	if o.Top+o.Bottom > p {
 		return nil, fmt.Errorf("survey: %d eigenpairs requested of a %d-parameter model", o.Top+o.Bottom, p)
 	}
-	n := min(o.EvalExamples, train.Len())
-	idx := make([]int, n)
-	for i := range idx {
-		idx[i] = int(int64(i) * int64(train.Len()) / int64(n))
-	}
+	idx := data.EvenlySpaced(train.Len(), o.EvalExamples)
+	n := len(idx)
 	var eval data.Batch
 	train.Fill(&eval, idx)
 	h, err := NewHessian(m, &eval, w0, o.FDStep)

@@ -89,14 +89,3 @@ func LoadData(c Config) (*Data, error) {
 	}
 	return d, nil
 }
-
-// evenlySpaced returns k indices spread evenly over [0, n): a fixed,
-// deterministic evaluation subset (for text, nearly non-overlapping windows).
-func evenlySpaced(n, k int) []int {
-	k = min(k, n)
-	idx := make([]int, k)
-	for i := range idx {
-		idx[i] = int(int64(i) * int64(n) / int64(k))
-	}
-	return idx
-}

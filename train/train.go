@@ -153,7 +153,7 @@ func Train(ctx context.Context, dir string, c Config, opts Options) (*Result, er
 		defer traj.close()
 	}
 
-	evalIdx := evenlySpaced(ds.Val.Len(), c.SGD.EvalExamples)
+	evalIdx := data.EvenlySpaced(ds.Val.Len(), c.SGD.EvalExamples)
 	var evalBatch data.Batch
 	evaluate := func(step int64, idx []int) (models.Eval, error) {
 		ds.Val.Fill(&evalBatch, idx)
@@ -254,7 +254,7 @@ func Train(ctx context.Context, dir string, c Config, opts Options) (*Result, er
 	}
 	bar.update(c.SGD.Steps, "evaluating")
 	// The final evaluation uses a larger fixed subset of the validation set.
-	res.Val, err = evaluate(c.SGD.Steps, evenlySpaced(ds.Val.Len(), max(c.SGD.EvalExamples, 10000)))
+	res.Val, err = evaluate(c.SGD.Steps, data.EvenlySpaced(ds.Val.Len(), max(c.SGD.EvalExamples, 10000)))
 	if err != nil {
 		return nil, err
 	}

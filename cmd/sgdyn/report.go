@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -17,9 +16,6 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	level := fs.Float64("level", 0.95, "confidence level of the intervals")
 	primary := fs.String("primary", "", "ensemble `name` that heads the summary (default: the run's own lr and batch, else the largest)")
 	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
 		return err
 	}
 	if fs.NArg() != 1 {
