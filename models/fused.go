@@ -27,14 +27,18 @@ type fusedNet[T float] interface {
 	cost() int
 	// newWorker returns a worker with buffers for up to rows examples.
 	newWorker(rows int) fusedWorker[T]
+	// patternSize is the number of activation-pattern bytes per example
+	// (0 for a network without kinks).
+	patternSize() int
 }
 
 // fusedWorker runs the network on a slice of a batch with its own buffers.
 type fusedWorker[T float] interface {
 	// run returns the summed loss and the number of correct predictions
 	// over examples [lo, hi) of b. With grad != nil it adds scale times the
-	// gradient of that summed loss to grad.
-	run(w []T, b *data.Batch, lo, hi int, scale T, grad []T) (loss float64, correct, count int)
+	// gradient of that summed loss to grad. pat holds the activation
+	// pattern bytes of those examples, to record or to hold (see Pattern).
+	run(w []T, b *data.Batch, lo, hi int, scale T, grad []T, pat patternUse) (loss float64, correct, count int)
 	rows() int
 }
 
@@ -101,10 +105,14 @@ func (m *fusedModel[T]) SetParams(src []float64) {
 }
 
 func (m *fusedModel[T]) Grad(b *data.Batch, grad []float64) (float64, error) {
+	return m.grad(b, grad, nil)
+}
+
+func (m *fusedModel[T]) grad(b *data.Batch, grad []float64, frozen *Pattern) (float64, error) {
 	if len(grad) != m.nparams {
 		return 0, fmt.Errorf("gradient buffer has %d entries, model has %d parameters", len(grad), m.nparams)
 	}
-	loss, _, _, err := m.pass(b, true)
+	loss, _, _, err := m.pass(b, true, frozen, true)
 	if err != nil {
 		return 0, err
 	}
@@ -118,14 +126,15 @@ func (m *fusedModel[T]) Grad(b *data.Batch, grad []float64) (float64, error) {
 }
 
 func (m *fusedModel[T]) Eval(b *data.Batch) (Eval, error) {
-	loss, correct, count, err := m.pass(b, false)
+	loss, correct, count, err := m.pass(b, false, nil, false)
 	return Eval{Loss: loss, Correct: correct, Count: count}, err
 }
 
 // pass runs the network over b in chunks, each split across goroutines,
 // and returns the mean loss. With grad, each slot's accumulator holds its
-// share of the mean loss's gradient afterwards.
-func (m *fusedModel[T]) pass(b *data.Batch, grad bool) (float64, int, int, error) {
+// share of the mean loss's gradient afterwards. With pat, the activation
+// pattern is held at pat (frozen) or recorded into it.
+func (m *fusedModel[T]) pass(b *data.Batch, grad bool, pat *Pattern, frozen bool) (float64, int, int, error) {
 	if b.N < 1 {
 		return 0, 0, 0, fmt.Errorf("empty batch")
 	}
@@ -163,10 +172,10 @@ func (m *fusedModel[T]) pass(b *data.Batch, grad bool) (float64, int, int, error
 			wg.Add(1)
 			go func(s *fusedSlot[T]) {
 				defer wg.Done()
-				m.runSlot(s, b, plo, phi, scale, grad)
+				m.runSlot(s, b, plo, phi, scale, grad, pat, frozen)
 			}(m.slots[p])
 		}
-		m.runSlot(m.slots[0], b, lo, min(lo+per, hi), scale, grad)
+		m.runSlot(m.slots[0], b, lo, min(lo+per, hi), scale, grad, pat, frozen)
 		wg.Wait()
 	}
 	var loss float64
@@ -179,12 +188,16 @@ func (m *fusedModel[T]) pass(b *data.Batch, grad bool) (float64, int, int, error
 	return loss / float64(b.N), correct, count, nil
 }
 
-func (m *fusedModel[T]) runSlot(s *fusedSlot[T], b *data.Batch, lo, hi int, scale T, grad bool) {
+func (m *fusedModel[T]) runSlot(s *fusedSlot[T], b *data.Batch, lo, hi int, scale T, grad bool, pat *Pattern, frozen bool) {
 	var g []T
 	if grad {
 		g = s.grad
 	}
-	l, c, n := s.worker.run(m.w, b, lo, hi, scale, g)
+	var use patternUse
+	if pat != nil && pat.per > 0 {
+		use = patternUse{bytes: pat.bytes[lo*pat.per : hi*pat.per], frozen: frozen}
+	}
+	l, c, n := s.worker.run(m.w, b, lo, hi, scale, g, use)
 	s.loss += l
 	s.correct += c
 	s.count += n

@@ -47,6 +47,26 @@ func (f *fusedCNN[T]) check(b *data.Batch) error {
 	return checkLabels(b.Labels, f.classes)
 }
 
+// patternSize is one byte per pool of each stage (winner and ReLU, see
+// biasReLUPool2) and one per hidden ReLU unit, in that order.
+func (f *fusedCNN[T]) patternSize() int {
+	n := f.hidden
+	for l := 1; l < 4; l++ {
+		n += f.ch[l] * f.hs[l] * f.ws[l]
+	}
+	return n
+}
+
+// patternOffset is where stage l's pool bytes start in an example's
+// pattern; stage 3 is the hidden layer.
+func (f *fusedCNN[T]) patternOffset(l int) int {
+	off := 0
+	for s := 1; s <= l; s++ {
+		off += f.ch[s] * f.hs[s] * f.ws[s]
+	}
+	return off
+}
+
 func (f *fusedCNN[T]) cost() int {
 	c := f.flat*f.hidden + f.hidden*f.classes
 	for l := 0; l < 3; l++ {
@@ -57,19 +77,20 @@ func (f *fusedCNN[T]) cost() int {
 
 // cnnWorker holds one goroutine's activations and scratch.
 type cnnWorker[T float] struct {
-	f    *fusedCNN[T]
-	max  int
-	act  [4][]T     // act[0] is the input, act[l+1] the pooled output of stage l
-	arg  [3][]uint8 // argmax of each pool
-	col  []T        // one image's patch matrix
-	y    []T        // one image's convolution output, or its gradient
-	yT   []T        // the transposed gradient of the convolution output
-	wT   [3][]T     // transposed conv weights (C*9, Cout)
-	dwT  [3][]T     // transposed conv weight gradients, summed over images
-	dout [4][]T     // one image's gradient w.r.t. act[l]; dout[3] holds all rows
-	hid  []T        // hidden activations (rows, hidden)
-	dhid []T
-	out  []T // logits, then their gradient
+	f     *fusedCNN[T]
+	max   int
+	act   [4][]T     // act[0] is the input, act[l+1] the pooled output of stage l
+	arg   [3][]uint8 // pattern byte of each pool: winner and ReLU
+	hmask []uint8    // which hidden ReLUs are active
+	col   []T        // one image's patch matrix
+	y     []T        // one image's convolution output, or its gradient
+	yT    []T        // the transposed gradient of the convolution output
+	wT    [3][]T     // transposed conv weights (C*9, Cout)
+	dwT   [3][]T     // transposed conv weight gradients, summed over images
+	dout  [4][]T     // one image's gradient w.r.t. act[l]; dout[3] holds all rows
+	hid   []T        // hidden activations (rows, hidden)
+	dhid  []T
+	out   []T // logits, then their gradient
 }
 
 func (f *fusedCNN[T]) newWorker(rows int) fusedWorker[T] {
@@ -97,6 +118,7 @@ func (f *fusedCNN[T]) newWorker(rows int) fusedWorker[T] {
 	}
 	w.dout[3] = make([]T, rows*f.flat)
 	w.hid = make([]T, rows*f.hidden)
+	w.hmask = make([]uint8, rows*f.hidden)
 	w.dhid = make([]T, rows*f.hidden)
 	w.out = make([]T, rows*f.classes)
 	return w
@@ -104,7 +126,7 @@ func (f *fusedCNN[T]) newWorker(rows int) fusedWorker[T] {
 
 func (w *cnnWorker[T]) rows() int { return w.max }
 
-func (w *cnnWorker[T]) run(p []T, b *data.Batch, lo, hi int, scale T, grad []T) (float64, int, int) {
+func (w *cnnWorker[T]) run(p []T, b *data.Batch, lo, hi int, scale T, grad []T, pat patternUse) (float64, int, int) {
 	f := w.f
 	n := hi - lo
 	in := f.ch[0] * f.hs[0] * f.ws[0]
@@ -112,14 +134,37 @@ func (w *cnnWorker[T]) run(p []T, b *data.Batch, lo, hi int, scale T, grad []T) 
 	for i, v := range b.X[lo*in : hi*in] {
 		x[i] = T(v)
 	}
+	per := f.patternSize()
 	for i := 0; i < n; i++ {
 		for l := 0; l < 3; l++ {
-			w.convForward(p, l, i)
+			outsz := f.ch[l+1] * f.hs[l+1] * f.ws[l+1]
+			arg := w.arg[l][i*outsz : (i+1)*outsz]
+			var stored []uint8
+			if pat.bytes != nil {
+				stored = pat.bytes[i*per+f.patternOffset(l):][:outsz]
+			}
+			if pat.frozen {
+				copy(arg, stored)
+			}
+			w.convForward(p, l, i, pat.frozen)
+			if stored != nil && !pat.frozen {
+				copy(stored, arg)
+			}
 		}
 	}
 	hid := w.hid[:n*f.hidden]
+	hmask := w.hmask[:n*f.hidden]
 	denseForward(w.act[3][:n*f.flat], n, f.flat, p[f.hidW:], p[f.hidB:f.hidB+f.hidden], f.hidden, hid)
-	relu(hid)
+	switch {
+	case pat.frozen:
+		copyPattern(hmask, pat.bytes, n, per, f.patternOffset(3), f.hidden, false)
+		applyMask(hid, hmask)
+	case pat.bytes != nil:
+		reluMask(hid, hmask)
+		copyPattern(hmask, pat.bytes, n, per, f.patternOffset(3), f.hidden, true)
+	default:
+		reluMask(hid, hmask)
+	}
 	out := w.out[:n*f.classes]
 	denseForward(hid, n, f.hidden, p[f.outW:], p[f.outB:f.outB+f.classes], f.classes, out)
 	var correct int
@@ -130,7 +175,7 @@ func (w *cnnWorker[T]) run(p []T, b *data.Batch, lo, hi int, scale T, grad []T) 
 
 	dhid := w.dhid[:n*f.hidden]
 	denseBackward(hid, n, f.hidden, p[f.outW:], f.classes, out, grad[f.outW:], grad[f.outB:f.outB+f.classes], dhid)
-	reluGrad(hid, dhid)
+	applyMask(dhid, hmask)
 	dflat := w.dout[3][:n*f.flat]
 	denseBackward(w.act[3][:n*f.flat], n, f.flat, p[f.hidW:], f.hidden, dhid, grad[f.hidW:], grad[f.hidB:f.hidB+f.hidden], dflat)
 	// The weight gradients are accumulated transposed, (C*9, Cout), so that
@@ -167,8 +212,9 @@ func transposeGeneric[T float](dst, a []T, rows, cols int) {
 	}
 }
 
-// convForward runs stage l (convolution, bias, ReLU, pool) on image i.
-func (w *cnnWorker[T]) convForward(p []T, l, i int) {
+// convForward runs stage l (convolution, bias, ReLU, pool) on image i;
+// frozen, it holds the pools' pattern bytes already in w.arg[l].
+func (w *cnnWorker[T]) convForward(p []T, l, i int, frozen bool) {
 	f := w.f
 	cin, cout, h, wd := f.ch[l], f.ch[l+1], f.hs[l], f.ws[l]
 	hw := h * wd
@@ -177,7 +223,12 @@ func (w *cnnWorker[T]) convForward(p []T, l, i int) {
 	im2col3x3(w.act[l][i*insz:(i+1)*insz], cin, h, wd, col)
 	y := w.y[:cout*hw]
 	gemm(false, false, cout, hw, cin*9, 1, p[f.convW[l]:], cin*9, col, hw, 0, y, hw)
-	biasReLUPool2(y, p[f.convB[l]:f.convB[l]+cout], cout, h, wd, w.act[l+1][i*outsz:(i+1)*outsz], w.arg[l][i*outsz:(i+1)*outsz])
+	out, arg := w.act[l+1][i*outsz:(i+1)*outsz], w.arg[l][i*outsz:(i+1)*outsz]
+	if frozen {
+		biasPool2Frozen(y, p[f.convB[l]:f.convB[l]+cout], cout, h, wd, out, arg)
+		return
+	}
+	biasReLUPool2(y, p[f.convB[l]:f.convB[l]+cout], cout, h, wd, out, arg)
 }
 
 // convBackward adds stage l's weight gradient for image i into w.dwT[l]
@@ -189,7 +240,7 @@ func (w *cnnWorker[T]) convBackward(grad []T, l, i int, dout []T) {
 	hw := h * wd
 	insz, outsz := cin*hw, cout*hw/4
 	dy, dyT := w.y[:cout*hw], w.yT[:cout*hw]
-	biasReLUPool2Grad(w.act[l+1][i*outsz:(i+1)*outsz], w.arg[l][i*outsz:(i+1)*outsz], dout, cout, h, wd, dy, dyT, grad[f.convB[l]:f.convB[l]+cout])
+	biasReLUPool2Grad(w.arg[l][i*outsz:(i+1)*outsz], dout, cout, h, wd, dy, dyT, grad[f.convB[l]:f.convB[l]+cout])
 	col := w.col[:cin*9*hw]
 	im2col3x3(w.act[l][i*insz:(i+1)*insz], cin, h, wd, col)
 	gemm(false, false, cin*9, cout, hw, 1, col, hw, dyT, cout, 1, w.dwT[l], cout)

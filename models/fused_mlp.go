@@ -36,6 +36,18 @@ func (f *fusedMLP[T]) check(b *data.Batch) error {
 	return checkLabels(b.Labels, f.sizes[len(f.sizes)-1])
 }
 
+// patternSize is one byte per hidden ReLU unit, 0 for tanh.
+func (f *fusedMLP[T]) patternSize() int {
+	if !f.relu {
+		return 0
+	}
+	n := 0
+	for _, s := range f.sizes[1 : len(f.sizes)-1] {
+		n += s
+	}
+	return n
+}
+
 func (f *fusedMLP[T]) cost() int {
 	c := 0
 	for i := 1; i < len(f.sizes); i++ {
@@ -45,10 +57,11 @@ func (f *fusedMLP[T]) cost() int {
 }
 
 type mlpWorker[T float] struct {
-	f   *fusedMLP[T]
-	max int
-	act [][]T // act[0] input, act[i] output of layer i (logits last)
-	d   [][]T // gradients of act
+	f    *fusedMLP[T]
+	max  int
+	act  [][]T     // act[0] input, act[i] output of layer i (logits last)
+	d    [][]T     // gradients of act
+	mask [][]uint8 // which ReLUs of hidden layer i are active (relu only)
 }
 
 func (f *fusedMLP[T]) newWorker(rows int) fusedWorker[T] {
@@ -56,13 +69,24 @@ func (f *fusedMLP[T]) newWorker(rows int) fusedWorker[T] {
 	for _, s := range f.sizes {
 		w.act = append(w.act, make([]T, rows*s))
 		w.d = append(w.d, make([]T, rows*s))
+		w.mask = append(w.mask, make([]uint8, rows*s))
 	}
 	return w
 }
 
 func (w *mlpWorker[T]) rows() int { return w.max }
 
-func (w *mlpWorker[T]) run(p []T, b *data.Batch, lo, hi int, scale T, grad []T) (float64, int, int) {
+// patternOffset is where hidden layer l's bytes start in an example's
+// pattern.
+func (w *mlpWorker[T]) patternOffset(l int) int {
+	off := 0
+	for _, s := range w.f.sizes[1:l] {
+		off += s
+	}
+	return off
+}
+
+func (w *mlpWorker[T]) run(p []T, b *data.Batch, lo, hi int, scale T, grad []T, pat patternUse) (float64, int, int) {
 	f := w.f
 	n := hi - lo
 	L := len(f.sizes) - 1
@@ -76,7 +100,16 @@ func (w *mlpWorker[T]) run(p []T, b *data.Batch, lo, hi int, scale T, grad []T) 
 		denseForward(w.act[l][:n*in], n, in, p[f.w[l]:], p[f.bias[l]:f.bias[l]+out], out, y)
 		if l < L-1 {
 			if f.relu {
-				relu(y)
+				mask := w.mask[l+1][:n*out]
+				if pat.frozen {
+					copyPattern(mask, pat.bytes, n, f.patternSize(), w.patternOffset(l+1), out, false)
+					applyMask(y, mask)
+				} else {
+					reluMask(y, mask)
+					if pat.bytes != nil {
+						copyPattern(mask, pat.bytes, n, f.patternSize(), w.patternOffset(l+1), out, true)
+					}
+				}
 			} else {
 				tanhInPlace(y)
 			}
@@ -99,7 +132,7 @@ func (w *mlpWorker[T]) run(p []T, b *data.Batch, lo, hi int, scale T, grad []T) 
 		denseBackward(w.act[l][:n*in], n, in, p[f.w[l]:], out, dy, grad[f.w[l]:], grad[f.bias[l]:f.bias[l]+out], dx)
 		if l > 0 {
 			if f.relu {
-				reluGrad(w.act[l][:n*in], dx)
+				applyMask(dx, w.mask[l][:n*in])
 			} else {
 				tanhGrad(w.act[l][:n*in], dx)
 			}
@@ -123,6 +156,7 @@ func (f *fusedLinReg[T]) check(b *data.Batch) error {
 }
 
 func (f *fusedLinReg[T]) cost() int                         { return 2 * f.inputs }
+func (f *fusedLinReg[T]) patternSize() int                  { return 0 }
 func (f *fusedLinReg[T]) newWorker(rows int) fusedWorker[T] { return &linRegWorker[T]{f: f, max: rows} }
 
 type linRegWorker[T float] struct {
@@ -134,7 +168,7 @@ func (w *linRegWorker[T]) rows() int { return w.max }
 
 // run computes the loss 0.5 (x . theta - y)^2 per example in T, as the
 // plain graph does.
-func (w *linRegWorker[T]) run(p []T, b *data.Batch, lo, hi int, scale T, grad []T) (float64, int, int) {
+func (w *linRegWorker[T]) run(p []T, b *data.Batch, lo, hi int, scale T, grad []T, _ patternUse) (float64, int, int) {
 	d := w.f.inputs
 	var loss T
 	for i := lo; i < hi; i++ {

@@ -83,6 +83,9 @@ type transformerWorker[T float] struct {
 	datt, dp, dg     []T
 }
 
+// patternSize is 0: GELU, softmax and LayerNorm are smooth.
+func (f *fusedTransformer[T]) patternSize() int { return 0 }
+
 func (f *fusedTransformer[T]) newWorker(rows int) fusedWorker[T] {
 	m, d := rows*f.t, f.d
 	w := &transformerWorker[T]{f: f, max: rows}
@@ -107,7 +110,7 @@ func (f *fusedTransformer[T]) newWorker(rows int) fusedWorker[T] {
 
 func (w *transformerWorker[T]) rows() int { return w.max }
 
-func (w *transformerWorker[T]) run(p []T, b *data.Batch, lo, hi int, scale T, grad []T) (float64, int, int) {
+func (w *transformerWorker[T]) run(p []T, b *data.Batch, lo, hi int, scale T, grad []T, _ patternUse) (float64, int, int) {
 	f := w.f
 	d, t, n := f.d, f.t, hi-lo
 	m := n * t

@@ -80,11 +80,19 @@ func addTo[T float](dst, src []T) {
 	}
 }
 
+// A pool's pattern byte says which of its four inputs won (0..3 as
+// dy*2+dx, bits 0-1) and whether the ReLU after it passes (bit 2). The
+// backward pass reads only these bytes, so holding them fixed holds the
+// network on one smooth piece of its loss (see Piecewise).
+const (
+	poolArgMask   = 3
+	poolActiveBit = 4
+)
+
 // biasReLUPool2 applies bias, ReLU and 2x2 max-pooling (stride 2) to the
 // convolution output y (c, h, w) of one image, writing the pooled map out
-// (c, h/2, w/2) and, for each pooled value, which of its four inputs was
-// the maximum (0..3 as dy*2+dx) into arg. ReLU commutes with the max, so it
-// is applied to the pooled value only.
+// (c, h/2, w/2) and each pool's pattern byte into arg. ReLU commutes with
+// the max, so it is applied to the pooled value only.
 func biasReLUPool2[T float](y []T, bias []T, c, h, w int, out []T, arg []uint8) {
 	ho, wo := h/2, w/2
 	for ci := 0; ci < c; ci++ {
@@ -107,18 +115,41 @@ func biasReLUPool2[T float](y []T, bias []T, c, h, w int, out []T, arg []uint8) 
 				a := a01 + up*(a23-a01)
 				m := max(m01, m23) + b
 				o[i*wo+j] = max(m, 0)
-				ag[i*wo+j] = a
+				ag[i*wo+j] = a | b2u(m > 0)<<2
 			}
 		}
 	}
 }
 
-// biasReLUPool2Grad is the gradient of biasReLUPool2: given the pooled
-// output out, its argmax and its gradient dout, it writes the gradient of
-// the convolution output into dy (c, h*w) and its transpose into dyT
-// (h*w, c), and adds the bias gradient into dbias. Only the argmax of a
-// pool whose output is positive receives gradient.
-func biasReLUPool2Grad[T float](out []T, arg []uint8, dout []T, c, h, w int, dy, dyT, dbias []T) {
+// biasPool2Frozen is biasReLUPool2 with the pattern bytes arg given rather
+// than computed: each pool passes its recorded winner plus bias if its
+// recorded ReLU was active, and 0 if not, whatever the values are now.
+func biasPool2Frozen[T float](y []T, bias []T, c, h, w int, out []T, arg []uint8) {
+	ho, wo := h/2, w/2
+	for ci := 0; ci < c; ci++ {
+		b := bias[ci]
+		plane := y[ci*h*w : (ci+1)*h*w]
+		o := out[ci*ho*wo : (ci+1)*ho*wo]
+		ag := arg[ci*ho*wo : (ci+1)*ho*wo]
+		for i := 0; i < ho; i++ {
+			for j := 0; j < wo; j++ {
+				a := ag[i*wo+j]
+				if a&poolActiveBit == 0 {
+					o[i*wo+j] = 0
+					continue
+				}
+				o[i*wo+j] = plane[(2*i+int(a>>1&1))*w+2*j+int(a&1)] + b
+			}
+		}
+	}
+}
+
+// biasReLUPool2Grad is the gradient of biasReLUPool2 (or biasPool2Frozen):
+// given each pool's pattern byte and the gradient dout of its output, it
+// writes the gradient of the convolution output into dy (c, h*w) and its
+// transpose into dyT (h*w, c), and adds the bias gradient into dbias. Only
+// the winner of a pool whose ReLU is active receives gradient.
+func biasReLUPool2Grad[T float](arg []uint8, dout []T, c, h, w int, dy, dyT, dbias []T) {
 	ho, wo := h/2, w/2
 	clear(dy[:c*h*w])
 	clear(dyT[:c*h*w])
@@ -129,11 +160,11 @@ func biasReLUPool2Grad[T float](out []T, arg []uint8, dout []T, c, h, w int, dy,
 		for i := 0; i < ho; i++ {
 			for j := 0; j < wo; j++ {
 				p := base + i*wo + j
-				if out[p] <= 0 {
+				if arg[p]&poolActiveBit == 0 {
 					continue
 				}
 				g := dout[p]
-				a := int(arg[p])
+				a := int(arg[p] & poolArgMask)
 				px := (2*i+(a>>1))*w + 2*j + (a & 1)
 				plane[px] = g
 				dyT[px*c+ci] = g

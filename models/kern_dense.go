@@ -28,21 +28,39 @@ func denseBackwardBeta[T float](x []T, m, in int, w []T, out int, dy []T, dw, db
 	}
 }
 
-// relu sets v[i] = max(v[i], 0).
-func relu[T float](v []T) {
+// reluMask sets v[i] = max(v[i], 0) and mask[i] = 1 where v[i] was
+// positive, 0 elsewhere.
+func reluMask[T float](v []T, mask []uint8) {
+	mask = mask[:len(v)]
 	for i, x := range v {
+		mask[i] = b2u(x > 0)
 		if x < 0 {
 			v[i] = 0
 		}
 	}
 }
 
-// reluGrad zeroes dv where the ReLU output v is not positive.
-func reluGrad[T float](v, dv []T) {
-	dv = dv[:len(v)]
-	for i, x := range v {
-		if x <= 0 {
-			dv[i] = 0
+// applyMask zeroes v[i] where mask[i] is 0: a ReLU with a given pattern in
+// the forward pass, and the ReLU's gradient in the backward pass.
+func applyMask[T float](v []T, mask []uint8) {
+	mask = mask[:len(v)]
+	for i, m := range mask {
+		if m == 0 {
+			v[i] = 0
+		}
+	}
+}
+
+// copyPattern moves the units [off, off+size) of n examples between a
+// layer's rows (mask, n x size) and the per-example pattern bytes (n x per):
+// into pat if record, out of it otherwise.
+func copyPattern(mask, pat []uint8, n, per, off, size int, record bool) {
+	for i := 0; i < n; i++ {
+		row, p := mask[i*size:(i+1)*size], pat[i*per+off:i*per+off+size]
+		if record {
+			copy(p, row)
+		} else {
+			copy(row, p)
 		}
 	}
 }

@@ -85,7 +85,7 @@ func TestBiasReLUPoolGradient(t *testing.T) {
 	}
 	f()
 	dy, dyT, db := make([]float64, len(y)), make([]float64, len(y)), make([]float64, c)
-	biasReLUPool2Grad(out, arg, r, c, h, w, dy, dyT, db)
+	biasReLUPool2Grad(arg, r, c, h, w, dy, dyT, db)
 	for ci := 0; ci < c; ci++ {
 		for px := 0; px < h*w; px++ {
 			if dy[ci*h*w+px] != dyT[px*c+ci] {
@@ -160,14 +160,15 @@ func TestActivationGradients(t *testing.T) {
 	tanhGrad(y, dx)
 	checkFD(t, "tanh", x, tanhF, dx)
 
+	mask := make([]uint8, n)
 	reluF := func() float64 {
 		copy(y, x)
-		relu(y)
+		reluMask(y, mask)
 		return dot(r, y)
 	}
 	reluF()
 	dx = append(dx[:0], r...)
-	reluGrad(y, dx)
+	applyMask(dx, mask)
 	checkFD(t, "relu", x, reluF, dx)
 }
 

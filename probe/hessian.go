@@ -11,8 +11,7 @@ import (
 // DefaultFDStep is the default length of the finite-difference displacement
 // e*||v|| in parameter space. In float64 the truncation error (~step^2) and
 // the round-off (~1e-16/step) of a central difference are both far below
-// the curvatures we resolve, and the step is small enough that few ReLU
-// units change sign across it.
+// the curvatures we resolve.
 const DefaultFDStep = 1e-4
 
 // Hessian is the Hessian of a model's mean loss over a fixed batch at a
@@ -23,11 +22,18 @@ const DefaultFDStep = 1e-4
 // Gorgonia's double backprop returns wrong Hessian-vector products, so it is
 // not used. Give it a float64 model: float32 gradients differ by round-off
 // of order 1e-7 |g|, which the difference divides by e.
+//
+// For a model with ReLU or max-pool kinks (models.Piecewise) both gradients
+// are taken with the activation pattern of w0 held fixed: otherwise the
+// units that switch between w0 - e v and w0 + e v add their gradient jump
+// divided by 2e, which makes the product neither linear in v nor symmetric.
 type Hessian struct {
-	model models.Model
-	batch *data.Batch
-	w0    []float64
-	step  float64
+	model   models.Model
+	batch   *data.Batch
+	w0      []float64
+	step    float64
+	kinked  models.Piecewise
+	pattern *models.Pattern
 
 	// Grad0 and Loss0 are the gradient and loss at w0 over the batch: the
 	// residual mean gradient of a reference point that is not exactly
@@ -51,12 +57,34 @@ func NewHessian(m models.Model, b *data.Batch, w0 []float64, step float64) (*Hes
 	h := &Hessian{model: m, batch: b, w0: w0, step: step,
 		Grad0: make([]float64, p), w: make([]float64, p), gp: make([]float64, p), gm: make([]float64, p)}
 	m.SetParams(w0)
-	loss, err := m.Grad(b, h.Grad0)
+	if pw, ok := m.(models.Piecewise); ok {
+		pat, err := pw.RecordPattern(b)
+		if err != nil {
+			return nil, fmt.Errorf("hessian: activation pattern at the reference point: %w", err)
+		}
+		if pat.Units() > 0 {
+			h.kinked, h.pattern = pw, pat
+		}
+	}
+	loss, err := h.grad(h.Grad0)
 	if err != nil {
 		return nil, fmt.Errorf("hessian: gradient at the reference point: %w", err)
 	}
 	h.Loss0 = loss
 	return h, nil
+}
+
+// FrozenPattern reports whether the products hold the activation pattern
+// of w0 fixed (the model has kinks and can hold them).
+func (h *Hessian) FrozenPattern() bool { return h.pattern != nil }
+
+// grad is the gradient at the model's current parameters, on w0's smooth
+// piece for a model with kinks.
+func (h *Hessian) grad(dst []float64) (float64, error) {
+	if h.pattern != nil {
+		return h.kinked.GradFrozen(h.batch, h.pattern, dst)
+	}
+	return h.model.Grad(h.batch, dst)
 }
 
 // Dim is the number of parameters.
@@ -82,7 +110,7 @@ func (h *Hessian) Apply(dst, v []float64) error {
 			h.w[i] = h.w0[i] + pm.sign*e*v[i]
 		}
 		h.model.SetParams(h.w)
-		if _, err := h.model.Grad(h.batch, pm.g); err != nil {
+		if _, err := h.grad(pm.g); err != nil {
 			h.model.SetParams(h.w0)
 			return fmt.Errorf("gradient at w0 %+g v: %w", pm.sign*e, err)
 		}

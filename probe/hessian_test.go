@@ -247,3 +247,122 @@ func relDiff(a, b []float64) float64 {
 	}
 	return math.Sqrt(num / den)
 }
+
+// smoothOnly hides a model's Piecewise methods, so that the Hessian falls
+// back to plain central differences through the kinks.
+type smoothOnly struct{ models.Model }
+
+// TestHessianReLUCNN checks the products of a small ReLU/max-pool CNN, the
+// case where plain central differences of gradients fail: the dense Hessian
+// from frozen-pattern products must match second differences of the frozen
+// loss (a forward-only computation, independent of the backward pass), be
+// symmetric, not depend on the step, and give Lanczos the dense spectrum.
+func TestHessianReLUCNN(t *testing.T) {
+	rng := rand.New(rand.NewPCG(6, 6))
+	b := &data.Batch{N: 48, X: make([]float64, 48*3*64), Labels: make([]int, 48)}
+	for i := range b.X {
+		b.X[i] = rng.NormFloat64()
+	}
+	for i := range b.Labels {
+		b.Labels[i] = rng.IntN(10)
+	}
+	m, w := newModel(t, models.Config{Kind: "cnn", CNN: models.CNNConfig{Width: 2, Hidden: 6}}, models.Shape{Image: []int{3, 8, 8}, Classes: 10})
+	p := m.NumParams()
+	h, err := NewHessian(m, b, w, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !h.FrozenPattern() {
+		t.Fatal("the CNN's products do not hold its activation pattern")
+	}
+	a, asym, err := DenseMatrix(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scale := mat.Norm(a, 2)
+	if asym > 1e-7*scale {
+		t.Errorf("frozen-pattern Hessian asymmetry %.3g > 1e-7 x %.3g", asym, scale)
+	}
+
+	// v^T H v from a fourth-order second difference of the frozen loss.
+	pw := m.(models.Piecewise)
+	pat, err := pw.RecordPattern(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := make([]float64, p)
+	wp := make([]float64, p)
+	loss := func(v []float64, s float64) float64 {
+		for i := range wp {
+			wp[i] = w[i] + s*v[i]
+		}
+		m.SetParams(wp)
+		l, err := pw.GradFrozen(b, pat, g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	const e = 1e-3
+	for trial := 0; trial < 8; trial++ {
+		v := randomUnit(rng, p)
+		want := (-loss(v, 2*e) + 16*loss(v, e) - 30*loss(v, 0) + 16*loss(v, -e) - loss(v, -2*e)) / (12 * e * e)
+		got := mat.Inner(mat.NewVecDense(p, v), a, mat.NewVecDense(p, v))
+		if math.Abs(got-want) > 1e-6*scale {
+			t.Errorf("v^T H v = %.10g from products, %.10g from the loss (scale %.3g)", got, want, scale)
+		}
+	}
+	m.SetParams(w)
+
+	// A step 100 times longer switches many units; frozen products do not
+	// notice, plain differences through the kinks do.
+	long, err := NewHessian(m, b, w, 0.01)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := NewHessian(smoothOnly{m}, b, w, 0.01)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := randomUnit(rng, p)
+	want := make([]float64, p)
+	mat.NewVecDense(p, want).MulVec(a, mat.NewVecDense(p, v))
+	for _, c := range []struct {
+		name string
+		h    *Hessian
+		ok   bool
+	}{{"frozen", long, true}, {"plain", plain, false}} {
+		got := make([]float64, p)
+		if err := c.h.Apply(got, v); err != nil {
+			t.Fatal(err)
+		}
+		d := relDiff(got, want)
+		if c.ok && d > 1e-4 {
+			t.Errorf("frozen product with step 0.01 differs from step 1e-4 by %.3g", d)
+		}
+		if !c.ok && d < 1e-3 {
+			t.Errorf("plain product with step 0.01 differs by only %.3g: the test no longer crosses kinks", d)
+		}
+		t.Logf("%s, step 0.01: relative difference %.3g", c.name, d)
+	}
+
+	vals, _, err := DenseEigen(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Lanczos(h, LanczosOptions{Top: 5, Bottom: 2, Seed: 1, Tol: 1e-8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, pair := range res.Top {
+		if want := vals[len(vals)-1-i]; math.Abs(pair.Value-want) > 1e-6*scale {
+			t.Errorf("Lanczos top %d = %.10g, dense %.10g", i, pair.Value, want)
+		}
+	}
+	for i, pair := range res.Bottom {
+		if math.Abs(pair.Value-vals[i]) > 1e-6*scale {
+			t.Errorf("Lanczos bottom %d = %.10g, dense %.10g", i, pair.Value, vals[i])
+		}
+	}
+	t.Logf("P=%d, lambda in [%.4g, %.4g], asymmetry %.3g", p, vals[0], vals[len(vals)-1], asym)
+}

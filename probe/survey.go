@@ -90,10 +90,13 @@ type Survey struct {
 	Density      *DensitySummary `json:"density,omitempty"`
 	Trace        *TraceEstimate  `json:"trace,omitempty"`
 	HVPs         int             `json:"hvps"` // Hessian-vector products on the evaluation set
-	Directions   []Direction     `json:"-"`
-	Vectors      [][]float64     `json:"-"` // unit directions, in Directions order
-	Seconds      float64         `json:"seconds"`
-	Settings     SurveyOptions   `json:"settings"`
+	// FrozenPattern says the products held the reference point's ReLU and
+	// max-pool pattern fixed (see Hessian).
+	FrozenPattern bool          `json:"frozen_activation_pattern"`
+	Directions    []Direction   `json:"-"`
+	Vectors       [][]float64   `json:"-"` // unit directions, in Directions order
+	Seconds       float64       `json:"seconds"`
+	Settings      SurveyOptions `json:"settings"`
 }
 
 // Eigenvalue is a Ritz value with its residual ||H v - lambda v||.
@@ -132,7 +135,7 @@ func RunSurvey(m models.Model, train data.Dataset, w0 []float64, o SurveyOptions
 	if err != nil {
 		return nil, fmt.Errorf("survey: %w", err)
 	}
-	s := &Survey{Params: p, EvalExamples: n, Loss: h.Loss0, GradNorm: math.Sqrt(dot(h.Grad0, h.Grad0)), Settings: o}
+	s := &Survey{Params: p, EvalExamples: n, Loss: h.Loss0, GradNorm: math.Sqrt(dot(h.Grad0, h.Grad0)), FrozenPattern: h.FrozenPattern(), Settings: o}
 	counter := &CountingOperator{Op: h}
 	stage := "lanczos"
 	counter.OnApply = func(calls int) { progress(stage, calls, 0) }
