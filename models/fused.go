@@ -18,6 +18,10 @@ import (
 // and gradient accumulator. It computes the same function, with the same
 // parameter layout and initialisation, as the Gorgonia graph ("plain").
 
+// float is the element type of the fused kernels: float32 on the hot path,
+// float64 for the finite-difference and exactness tests.
+type float interface{ ~float32 | ~float64 }
+
 // fusedNet is an architecture with a hand-written forward and backward pass.
 type fusedNet[T float] interface {
 	// check reports whether b has the inputs the network needs.
@@ -222,13 +226,4 @@ func paramOffsets(specs []paramSpec) map[string]int {
 		o += p.size()
 	}
 	return off
-}
-
-// grow returns a slice of length n, reusing buf's storage when it is large
-// enough.
-func grow[T any](buf []T, n int) []T {
-	if cap(buf) >= n {
-		return buf[:n]
-	}
-	return make([]T, n)
 }

@@ -2,6 +2,7 @@ package models
 
 import (
 	"fmt"
+	"github.com/sgdyn/sgdyn/internal/gemm"
 
 	"github.com/sgdyn/sgdyn/data"
 )
@@ -222,7 +223,7 @@ func (w *cnnWorker[T]) convForward(p []T, l, i int, frozen bool) {
 	col := w.col[:cin*9*hw]
 	im2col3x3(w.act[l][i*insz:(i+1)*insz], cin, h, wd, col)
 	y := w.y[:cout*hw]
-	gemm(false, false, cout, hw, cin*9, 1, p[f.convW[l]:], cin*9, col, hw, 0, y, hw)
+	gemm.Gemm(false, false, cout, hw, cin*9, 1, p[f.convW[l]:], cin*9, col, hw, 0, y, hw)
 	out, arg := w.act[l+1][i*outsz:(i+1)*outsz], w.arg[l][i*outsz:(i+1)*outsz]
 	if frozen {
 		biasPool2Frozen(y, p[f.convB[l]:f.convB[l]+cout], cout, h, wd, out, arg)
@@ -243,10 +244,10 @@ func (w *cnnWorker[T]) convBackward(grad []T, l, i int, dout []T) {
 	biasReLUPool2Grad(w.arg[l][i*outsz:(i+1)*outsz], dout, cout, h, wd, dy, dyT, grad[f.convB[l]:f.convB[l]+cout])
 	col := w.col[:cin*9*hw]
 	im2col3x3(w.act[l][i*insz:(i+1)*insz], cin, h, wd, col)
-	gemm(false, false, cin*9, cout, hw, 1, col, hw, dyT, cout, 1, w.dwT[l], cout)
+	gemm.Gemm(false, false, cin*9, cout, hw, 1, col, hw, dyT, cout, 1, w.dwT[l], cout)
 	if l == 0 {
 		return
 	}
-	gemm(false, false, cin*9, hw, cout, 1, w.wT[l], cout, dy, hw, 0, col, hw)
+	gemm.Gemm(false, false, cin*9, hw, cout, 1, w.wT[l], cout, dy, hw, 0, col, hw)
 	col2im3x3(col, cin, h, wd, w.dout[l])
 }

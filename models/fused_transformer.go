@@ -2,6 +2,7 @@ package models
 
 import (
 	"fmt"
+	"github.com/sgdyn/sgdyn/internal/gemm"
 	"math"
 
 	"github.com/sgdyn/sgdyn/data"
@@ -186,9 +187,9 @@ func (w *transformerWorker[T]) attend(a *blockActs[T], n int) {
 		for h := 0; h < f.heads; h++ {
 			o := s*t*d + h*dh
 			pr := a.p[(s*f.heads+h)*t*t : (s*f.heads+h+1)*t*t]
-			gemm(false, true, t, t, dh, scale, a.q[o:], d, a.k[o:], d, 0, pr, t)
+			gemm.Gemm(false, true, t, t, dh, scale, a.q[o:], d, a.k[o:], d, 0, pr, t)
 			causalSoftmax(pr, t)
-			gemm(false, false, t, dh, t, 1, pr, t, a.v[o:], d, 0, a.att[o:], d)
+			gemm.Gemm(false, false, t, dh, t, 1, pr, t, a.v[o:], d, 0, a.att[o:], d)
 		}
 	}
 }
@@ -204,11 +205,11 @@ func (w *transformerWorker[T]) attendBackward(a *blockActs[T], n int) {
 		for h := 0; h < f.heads; h++ {
 			o := s*t*d + h*dh
 			pr := a.p[(s*f.heads+h)*t*t : (s*f.heads+h+1)*t*t]
-			gemm(false, true, t, t, dh, 1, w.datt[o:], d, a.v[o:], d, 0, dp, t)
-			gemm(true, false, t, dh, t, 1, pr, t, w.datt[o:], d, 0, w.dv[o:], d)
+			gemm.Gemm(false, true, t, t, dh, 1, w.datt[o:], d, a.v[o:], d, 0, dp, t)
+			gemm.Gemm(true, false, t, dh, t, 1, pr, t, w.datt[o:], d, 0, w.dv[o:], d)
 			causalSoftmaxGrad(pr, dp, t, scale)
-			gemm(false, false, t, dh, t, 1, dp, t, a.k[o:], d, 0, w.dq[o:], d)
-			gemm(true, false, t, dh, t, 1, dp, t, a.q[o:], d, 0, w.dk[o:], d)
+			gemm.Gemm(false, false, t, dh, t, 1, dp, t, a.k[o:], d, 0, w.dq[o:], d)
+			gemm.Gemm(true, false, t, dh, t, 1, dp, t, a.q[o:], d, 0, w.dk[o:], d)
 		}
 	}
 }

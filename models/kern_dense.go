@@ -1,13 +1,17 @@
 package models
 
-import "math"
+import (
+	"math"
+
+	"github.com/sgdyn/sgdyn/internal/gemm"
+)
 
 // denseForward sets y (m, out) = x (m, in) w (in, out) + bias.
 func denseForward[T float](x []T, m, in int, w, bias []T, out int, y []T) {
 	for i := 0; i < m; i++ {
 		copy(y[i*out:(i+1)*out], bias)
 	}
-	gemm(false, false, m, out, in, 1, x, in, w, out, 1, y, out)
+	gemm.Gemm(false, false, m, out, in, 1, x, in, w, out, 1, y, out)
 }
 
 // denseBackward adds the weight and bias gradients of y = x w + bias to dw
@@ -19,12 +23,12 @@ func denseBackward[T float](x []T, m, in int, w []T, out int, dy []T, dw, dbias,
 // denseBackwardBeta is denseBackward with dx = dy w^T + beta dx, so that
 // beta = 1 sums the input gradients of several layers reading one x.
 func denseBackwardBeta[T float](x []T, m, in int, w []T, out int, dy []T, dw, dbias, dx []T, beta T) {
-	gemm(true, false, in, out, m, 1, x, in, dy, out, 1, dw, out)
+	gemm.Gemm(true, false, in, out, m, 1, x, in, dy, out, 1, dw, out)
 	for i := 0; i < m; i++ {
 		addTo(dbias, dy[i*out:(i+1)*out])
 	}
 	if dx != nil {
-		gemm(false, true, m, in, out, 1, dy, out, w, out, beta, dx, in)
+		gemm.Gemm(false, true, m, in, out, 1, dy, out, w, out, beta, dx, in)
 	}
 }
 

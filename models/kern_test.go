@@ -1,6 +1,7 @@
 package models
 
 import (
+	"github.com/sgdyn/sgdyn/internal/gemm"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -58,14 +59,14 @@ func TestConvGradient(t *testing.T) {
 	y := make([]float64, cout*h*w)
 	conv := func() float64 {
 		im2col3x3(x, cin, h, w, col)
-		gemm(false, false, cout, h*w, cin*9, 1, wt, cin*9, col, h*w, 0, y, h*w)
+		gemm.Gemm(false, false, cout, h*w, cin*9, 1, wt, cin*9, col, h*w, 0, y, h*w)
 		return dot(r, y)
 	}
 	conv()
 	dw := make([]float64, len(wt))
-	gemm(false, true, cout, cin*9, h*w, 1, r, h*w, col, h*w, 0, dw, cin*9)
+	gemm.Gemm(false, true, cout, cin*9, h*w, 1, r, h*w, col, h*w, 0, dw, cin*9)
 	dcol := make([]float64, len(col))
-	gemm(true, false, cin*9, h*w, cout, 1, wt, cin*9, r, h*w, 0, dcol, h*w)
+	gemm.Gemm(true, false, cin*9, h*w, cout, 1, wt, cin*9, r, h*w, 0, dcol, h*w)
 	dx := make([]float64, len(x))
 	col2im3x3(dcol, cin, h, w, dx)
 	checkFD(t, "conv dx", x, conv, dx)

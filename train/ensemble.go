@@ -162,7 +162,8 @@ func RunEnsemble(ctx context.Context, ref *Reference, dirs [][]float64, sources 
 	if len(dirs) == 0 {
 		return nil, errors.New("no directions to project on")
 	}
-	if _, err := NewProjector(ref.W, dirs); err != nil {
+	proj, err := NewProjector(ref.W, dirs)
+	if err != nil {
 		return nil, err
 	}
 	m0, err := ref.NewModel("")
@@ -223,8 +224,8 @@ func RunEnsemble(ctx context.Context, ref *Reference, dirs [][]float64, sources 
 				errs <- err
 				return
 			}
-			rp := &replicaRunner{ref: ref, man: man, finger: finger, dir: dir, m: m, shard: shard, stepsDone: &stepsDone}
-			rp.proj, _ = NewProjector(ref.W, dirs)
+			rp := &replicaRunner{ref: ref, man: man, finger: finger, dir: dir, m: m, shard: shard, stepsDone: &stepsDone,
+				block: newProjectionBlock(proj)}
 			for r := range jobs {
 				div, err := rp.run(ctx, r)
 				if err != nil {
@@ -314,7 +315,7 @@ type replicaRunner struct {
 	finger    string
 	dir       string
 	m         models.Model
-	proj      *Projector
+	block     *projectionBlock // reused by each replica the runner runs
 	shard     Shard
 	stepsDone *atomic.Int64
 }
@@ -359,7 +360,7 @@ func (rp *replicaRunner) run(ctx context.Context, r int) (diverged bool, err err
 		copy(w, saved)
 		start, keepRows = st.Step, st.Rows
 	}
-	traj, err := openTrajectory(dir, rp.proj, c.LogEvery, c.SnapshotEvery, keepRows)
+	traj, err := openTrajectory(dir, rp.block, c.LogEvery, c.SnapshotEvery, keepRows)
 	if err != nil {
 		return false, err
 	}

@@ -298,12 +298,27 @@ func checkResumable(dir string, c Config) error {
 	}
 	prev = prev.WithDefaults()
 	prev.SGD.Steps = c.SGD.Steps
+	if samePath(prev.Data.Path, c.Data.Path) {
+		// Two spellings of one place (../data and /work/data) are one data set.
+		prev.Data.Path = c.Data.Path
+	}
 	a, _ := encodeConfig(prev)
 	b, _ := encodeConfig(c)
 	if !bytes.Equal(a, b) {
 		return fmt.Errorf("%s holds a run with a different config (only steps may change when continuing); use a new --run directory", dir)
 	}
 	return nil
+}
+
+// samePath reports whether a and b name the same file from the current
+// directory.
+func samePath(a, b string) bool {
+	if a == "" || b == "" {
+		return a == b
+	}
+	absA, errA := filepath.Abs(a)
+	absB, errB := filepath.Abs(b)
+	return errA == nil && errB == nil && absA == absB
 }
 
 // writeRunFiles records the resolved config, the environment and, for
@@ -368,7 +383,7 @@ func openRunTrajectory(dir string, w []float64, start, keepRows int64, o *Trajec
 	if err != nil {
 		return nil, err
 	}
-	t, err := openTrajectory(dir, proj, o.LogEvery, o.SnapshotEvery, keepRows)
+	t, err := openTrajectory(dir, newProjectionBlock(proj), o.LogEvery, o.SnapshotEvery, keepRows)
 	if err != nil {
 		return nil, err
 	}
@@ -376,9 +391,7 @@ func openRunTrajectory(dir string, w []float64, start, keepRows int64, o *Trajec
 		// Row 0 of a new trajectory is its reference point; rows are
 		// logged on absolute training steps, so log at start whatever
 		// log_every says.
-		t.row[0], t.row[1] = float64(start), math.NaN()
-		t.row[2] = t.proj.Project(t.row[trajectoryLead:], w)
-		if err := t.app.Append(t.row); err != nil {
+		if err := t.log(start, math.NaN(), w); err != nil {
 			return nil, err
 		}
 	}

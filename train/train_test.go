@@ -253,3 +253,27 @@ func TestParseConfigStrict(t *testing.T) {
 func fmtG(x float64) string { return strconv.FormatFloat(x, 'f', 6, 64) }
 
 func npyShape(path string) ([]int, any, error) { return npy.ReadNPY(path) }
+
+// TestContinueWithOtherPathSpelling checks that a run continues when its
+// data path is spelled differently but names the same file, and is refused
+// when the file is another.
+func TestContinueWithOtherPathSpelling(t *testing.T) {
+	corpus := writeCorpus(t)
+	c := tinyTransformer(corpus)
+	c.SGD.Steps = 5
+	dir := filepath.Join(t.TempDir(), "run")
+	if _, err := Train(context.Background(), dir, c, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	c.Data.Path = filepath.Dir(corpus) + "/./" + filepath.Base(corpus)
+	c.SGD.Steps = 8
+	if _, err := Train(context.Background(), dir, c, Options{}); err != nil {
+		t.Fatalf("continuing with %s: %v", c.Data.Path, err)
+	}
+	other := writeCorpus(t)
+	c.Data.Path = other
+	c.SGD.Steps = 10
+	if _, err := Train(context.Background(), dir, c, Options{}); err == nil || !strings.Contains(err.Error(), "different config") {
+		t.Fatalf("continuing on another corpus: %v, want a different-config error", err)
+	}
+}

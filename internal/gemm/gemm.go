@@ -1,13 +1,18 @@
-package models
+// Package gemm computes dense row-major matrix products C = alpha op(A)
+// op(B) + beta C in float32 and float64: on AVX2/FMA micro-kernels where the
+// CPU has them (about five times gonum's native Sgemm here), through gonum's
+// BLAS elsewhere. It allocates nothing once warm and never starts
+// goroutines, so callers that already run one goroutine per core keep
+// control of the cores.
+package gemm
 
 import (
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/gonum"
 )
 
-// float is the element type of the fused kernels: float32 on the hot path,
-// float64 for the finite-difference and exactness tests.
-type float interface{ ~float32 | ~float64 }
+// Float is the element type of a product.
+type Float interface{ ~float32 | ~float64 }
 
 // gemmTile bounds the rows and columns of one call into gonum's Gemm. Gonum
 // goes parallel (spawning goroutines and allocating) once a product spans
@@ -19,13 +24,15 @@ const (
 	gemmTileN = 192
 )
 
-// gemm computes C = alpha op(A) op(B) + beta C for row-major matrices, where
-// op(A) is m x k and op(B) is k x n, through gonum's native BLAS.
-func gemm[T float](transA, transB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
+// Gemm computes C = alpha op(A) op(B) + beta C for row-major matrices,
+// where op(A) is m x k and op(B) is k x n and lda, ldb, ldc are the leading
+// dimensions of A, B and C as stored. With beta = 0, C need not be
+// initialised (NaNs in it are overwritten).
+func Gemm[T Float](transA, transB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
 	if m == 0 || n == 0 {
 		return
 	}
-	if haveAVX2 {
+	if useAsm {
 		gemmAsm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
@@ -47,7 +54,7 @@ func gemm[T float](transA, transB bool, m, n, k int, alpha T, a []T, lda int, b 
 	}
 }
 
-func gemmCall[T float](transA, transB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
+func gemmCall[T Float](transA, transB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
 	tA, tB := blas.NoTrans, blas.NoTrans
 	if transA {
 		tA = blas.Trans

@@ -1,15 +1,15 @@
-package models
+package gemm
 
 import "sync"
 
 // Gonum's native Gemm runs on SSE (4 floats, no FMA) and was measured at
 // ~20 GFLOP/s per core on the CNN's float32 shapes; the AVX2/FMA kernels in
-// kern_gemm_amd64.s reach ~110. They need no packing: a 4-row block of C
+// kern_amd64.s reach ~110. They need no packing: a 4-row block of C
 // is accumulated in registers while the kernel walks one row of B and one
 // element of each of 4 rows of A per step of k.
 
 // asmKernel is one micro-kernel: C[4 x w] += alpha A[4 x k] B[k x w].
-type asmKernel[T float] func(k int, a *T, rs, ps int, b *T, ldb int, c *T, ldc int, alpha T)
+type asmKernel[T Float] func(k int, a *T, rs, ps int, b *T, ldb int, c *T, ldc int, alpha T)
 
 // gemmScratch recycles the scratch of the kernels' tails and transposed
 // operands, so that products allocate nothing once warm. Pools rather than
@@ -17,7 +17,7 @@ type asmKernel[T float] func(k int, a *T, rs, ps int, b *T, ldb int, c *T, ldc i
 // goroutine; a pool holds no state a caller can observe.
 var gemmScratch32, gemmScratch64 = sync.Pool{New: func() any { return new([]float32) }}, sync.Pool{New: func() any { return new([]float64) }}
 
-func scratchPool[T float]() *sync.Pool {
+func scratchPool[T Float]() *sync.Pool {
 	var z T
 	if _, ok := any(z).(float32); ok {
 		return &gemmScratch32
@@ -29,8 +29,8 @@ func scratchPool[T float]() *sync.Pool {
 // through the kernels' strides; a transposed B is first copied into plain
 // layout, which on the models' shapes (B is a weight matrix or one
 // attention head) costs far less than the product. The caller checks
-// haveAVX2.
-func gemmAsm[T float](transA, transB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
+// useAsm.
+func gemmAsm[T Float](transA, transB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
 	rs, ps := lda, 1
 	if transA {
 		rs, ps = 1, lda
@@ -49,7 +49,7 @@ func gemmAsm[T float](transA, transB bool, m, n, k int, alpha T, a []T, lda int,
 
 // gemmStrided computes C = alpha A B + beta C for A (m x k) with element
 // (i, p) at a[i*rs + p*ps], row-major B (k x n) and C (m x n).
-func gemmStrided[T float](m, n, k int, alpha T, a []T, rs, ps int, b []T, ldb int, beta T, c []T, ldc int) {
+func gemmStrided[T Float](m, n, k int, alpha T, a []T, rs, ps int, b []T, ldb int, beta T, c []T, ldc int) {
 	if m == 0 || n == 0 {
 		return
 	}
@@ -150,9 +150,26 @@ func gemmStrided[T float](m, n, k int, alpha T, a []T, rs, ps int, b []T, ldb in
 	pool.Put(buf)
 }
 
+// addTo adds src into dst element-wise.
+func addTo[T Float](dst, src []T) {
+	dst = dst[:len(src)]
+	for i, v := range src {
+		dst[i] += v
+	}
+}
+
+// grow returns a slice of length n, reusing buf's storage when it is large
+// enough.
+func grow[T any](buf []T, n int) []T {
+	if cap(buf) >= n {
+		return buf[:n]
+	}
+	return make([]T, n)
+}
+
 // transposeInto writes the transpose of the rows x cols matrix a (leading
 // dimension lda) into dst (cols x rows, leading dimension rows).
-func transposeInto[T float](dst []T, a []T, rows, cols, lda int) {
+func transposeInto[T Float](dst []T, a []T, rows, cols, lda int) {
 	const blk = 32 // cache blocking: both sides of a tile stay in L1
 	for i0 := 0; i0 < rows; i0 += blk {
 		i1 := min(i0+blk, rows)

@@ -1,4 +1,4 @@
-package models
+package gemm
 
 import (
 	"math"
@@ -14,7 +14,7 @@ func TestGemm(t *testing.T) {
 	t.Run("float64", func(t *testing.T) { testGemm[float64](t, 1e-13) })
 }
 
-func testGemm[T float](t *testing.T, tol float64) {
+func testGemm[T Float](t *testing.T, tol float64) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	for _, sz := range [][3]int{{1, 1, 1}, {4, 16, 3}, {5, 17, 9}, {7, 27, 33}, {5, 4, 300}, {6, 13, 20}, {9, 29, 11}, {3, 6, 5}, {16, 1024, 27}, {27, 256, 32}, {64, 65, 70}, {3, 8, 0}} {
 		m, n, k := sz[0], sz[1], sz[2]
@@ -61,7 +61,7 @@ func testGemm[T float](t *testing.T, tol float64) {
 					want[i*ldc+j] = alpha*s + beta*float64(c[i*ldc+j])
 				}
 			}
-			gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+			Gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 			for i := 0; i < m; i++ {
 				for j := 0; j < n; j++ {
 					if d := math.Abs(float64(c[i*ldc+j]) - want[i*ldc+j]); d > tol*math.Sqrt(float64(k+1))*4 {
@@ -84,7 +84,7 @@ func BenchmarkSgemm(b *testing.B) {
 			bb := make([]float32, s.k*s.n)
 			c := make([]float32, s.m*s.n)
 			for b.Loop() {
-				gemm(false, false, s.m, s.n, s.k, 1, a, s.k, bb, s.n, 0, c, s.n)
+				Gemm(false, false, s.m, s.n, s.k, 1, a, s.k, bb, s.n, 0, c, s.n)
 			}
 			b.ReportMetric(float64(2*s.m*s.n*s.k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 		})

@@ -1,10 +1,10 @@
-package models
+package gemm
 
 import "golang.org/x/sys/cpu"
 
-// haveAVX2 reports whether the AVX2/FMA assembly kernels (matrix products
-// and the vectorised exp) can run here.
-var haveAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+// useAsm reports whether the AVX2/FMA kernels can run here. A variable,
+// so that the tests can run the portable path too.
+var useAsm = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 
 //go:noescape
 func sgemmKern4x16(k int, a *float32, rs, ps int, b *float32, ldb int, c *float32, ldc int, alpha float32)
