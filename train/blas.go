@@ -1,6 +1,8 @@
 package train
 
-// blasName records which matrix-product code a run used: the fused models'
-// own AVX2/FMA kernels, gonum's native BLAS elsewhere (projections, the
-// plain Gorgonia path, machines without AVX2).
-const blasName = "sgdyn fused kernels (AVX2/FMA) + gonum native BLAS"
+import "github.com/sgdyn/sgdyn/internal/gemm"
+
+// blasName records which matrix-product code a run used: the build's
+// products (internal/gemm) for the fused models and the projections, and
+// gonum's native BLAS for the plain Gorgonia path.
+const blasName = gemm.Backend + "; gonum native BLAS for impl plain"

@@ -59,18 +59,7 @@ func gemmStrided[T Float](m, n, k int, alpha T, a []T, rs, ps int, b []T, ldb in
 		_ = a[(m-1)*rs+(k-1)*ps]
 		_ = b[(k-1)*ldb+n-1]
 	}
-	if beta != 1 {
-		for i := 0; i < m; i++ {
-			row := c[i*ldc : i*ldc+n]
-			if beta == 0 {
-				clear(row)
-				continue
-			}
-			for j := range row {
-				row[j] *= beta
-			}
-		}
-	}
+	scale(m, n, beta, c, ldc)
 	if k == 0 || alpha == 0 {
 		return
 	}
@@ -148,6 +137,24 @@ func gemmStrided[T Float](m, n, k int, alpha T, a []T, rs, ps int, b []T, ldb in
 		}
 	}
 	pool.Put(buf)
+}
+
+// scale multiplies the m x n matrix C by beta; beta = 0 clears it, NaNs
+// included.
+func scale[T Float](m, n int, beta T, c []T, ldc int) {
+	if beta == 1 {
+		return
+	}
+	for i := 0; i < m; i++ {
+		row := c[i*ldc : i*ldc+n]
+		if beta == 0 {
+			clear(row)
+			continue
+		}
+		for j := range row {
+			row[j] *= beta
+		}
+	}
 }
 
 // addTo adds src into dst element-wise.

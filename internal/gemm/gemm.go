@@ -32,6 +32,10 @@ func Gemm[T Float](transA, transB bool, m, n, k int, alpha T, a []T, lda int, b 
 	if m == 0 || n == 0 {
 		return
 	}
+	if useOpenBLAS {
+		openblasGemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		return
+	}
 	if useAsm {
 		gemmAsm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
