@@ -70,6 +70,9 @@ type Survey struct {
 	HVPs        int
 	Checkpoint  string
 	BatchSize   int
+	// FrozenPattern: the products held the reference point's ReLU and
+	// max-pool pattern fixed (a network with kinks).
+	FrozenPattern bool
 }
 
 // Ensemble is one ensemble's measurements and classification.
@@ -263,7 +266,8 @@ func readSurvey(dir string) (*Survey, error) {
 		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, "spectrum.json"), err)
 	}
 	s := &Survey{Top: raw.Top, Bottom: raw.Bottom, Density: raw.Density, Trace: raw.Trace, Loss: raw.Loss,
-		GradNorm: raw.GradNorm, HVPs: raw.HVPs, Checkpoint: raw.Checkpoint, BatchSize: raw.Settings.BatchSize}
+		GradNorm: raw.GradNorm, HVPs: raw.HVPs, Checkpoint: raw.Checkpoint, BatchSize: raw.Settings.BatchSize,
+		FrozenPattern: raw.FrozenPattern}
 	db, err := os.ReadFile(filepath.Join(dir, "directions.json"))
 	if err != nil {
 		return nil, err

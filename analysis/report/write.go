@@ -181,7 +181,8 @@ func summary(r *Report, p *Ensemble) map[string]any {
 		s["training"] = t
 	}
 	if r.Survey != nil {
-		sp := map[string]any{"top": r.Survey.Top, "bottom": r.Survey.Bottom, "hvps": r.Survey.HVPs, "noise_batch": r.Survey.BatchSize}
+		sp := map[string]any{"top": r.Survey.Top, "bottom": r.Survey.Bottom, "hvps": r.Survey.HVPs, "noise_batch": r.Survey.BatchSize,
+			"frozen_activation_pattern": r.Survey.FrozenPattern}
 		if r.Survey.Trace != nil {
 			sp["trace"], sp["trace_se"] = r.Survey.Trace.Mean, r.Survey.Trace.StdErr
 		}
@@ -268,7 +269,7 @@ training lr {{.Config.SGD.LR}}, batch {{.Config.SGD.Batch}}, {{.Config.SGD.Steps
 {{with .Training}}<p>Final validation loss {{g (last .ValLoss)}}{{if .ValAcc}}, accuracy {{pct (last .ValAcc)}}{{end}}.</p>{{end}}
 {{range index .Figures "training"}}<figure><img src="figures/{{.Name}}.png" alt="{{.Title}}"><figcaption>{{.Caption}}</figcaption></figure>{{end}}
 <h2>Spectrum of the mean Hessian</h2>
-{{with .Survey}}<p>At {{.Checkpoint}}: loss {{g .Loss}}, gradient norm {{g .GradNorm}}, {{.HVPs}} Hessian-vector products{{with .Trace}}; trace {{g .Mean}} &plusmn; {{g .StdErr}} (Hutchinson){{end}}. Noise statistics measured at batch {{.BatchSize}}.</p>
+{{with .Survey}}<p>At {{.Checkpoint}}: loss {{g .Loss}}, gradient norm {{g .GradNorm}}, {{.HVPs}} Hessian-vector products{{if .FrozenPattern}} (activation pattern of the reference point held fixed){{end}}{{with .Trace}}; trace {{g .Mean}} &plusmn; {{g .StdErr}} (Hutchinson){{end}}. Noise statistics measured at batch {{.BatchSize}}.</p>
 <table><tr><th class="l">pair</th><th>eigenvalue</th><th>residual ||Hv - &lambda;v||</th></tr>
 {{range $i, $e := .Top}}<tr><td class="l">top {{$i}}</td><td>{{g $e.Value}}</td><td>{{g $e.Residual}}</td></tr>{{end}}
 {{range $i, $e := .Bottom}}<tr><td class="l">bottom {{$i}}</td><td>{{g $e.Value}}</td><td>{{g $e.Residual}}</td></tr>{{end}}</table>{{end}}
@@ -320,7 +321,11 @@ func markdown(pg *page) string {
 	}
 	figs("training")
 	if s := r.Survey; s != nil {
-		fmt.Fprintf(&b, "## Spectrum\n\nLoss %s, gradient norm %s, %d HVPs.", g4(s.Loss), g4(s.GradNorm), s.HVPs)
+		fmt.Fprintf(&b, "## Spectrum\n\nLoss %s, gradient norm %s, %d HVPs", g4(s.Loss), g4(s.GradNorm), s.HVPs)
+		if s.FrozenPattern {
+			b.WriteString(" (activation pattern of the reference point held fixed)")
+		}
+		b.WriteString(".")
 		if s.Trace != nil {
 			fmt.Fprintf(&b, " Trace %s ± %s.", g4(s.Trace.Mean), g4(s.Trace.StdErr))
 		}
