@@ -1,9 +1,10 @@
 // Package models defines the networks sgdyn trains — a CIFAR-10 CNN, a causal
 // character transformer, an MLP and linear regression — behind one
-// flat-parameter interface. Each network exists twice: as hand-written
-// forward and backward kernels ("fused", the default, see fused.go) and as
-// a plain Gorgonia graph ("plain", the reference the kernels are tested
-// against).
+// flat-parameter interface. Each network exists as hand-written forward and
+// backward kernels ("fused", the default, see fused.go) and as a plain
+// Gorgonia graph ("plain", the reference the kernels are tested against);
+// the CNN also as a Gorgonia graph whose slow stages are custom Gorgonia
+// ops over the same kernels ("ops", see ops.go).
 //
 // Probes and ensembles see a model only as a point w in R^P: they read and
 // write the parameters as one []float64 and ask for the gradient of the mean
@@ -70,8 +71,10 @@ type Config struct {
 	// Impl selects how the network is computed: "fused" (the default)
 	// runs hand-written forward and backward kernels that reuse their
 	// buffers and use every core; "plain" runs the straightforward Gorgonia
-	// graph, kept as the reference the fused kernels are tested against.
-	// Both compute the same function of the same parameters.
+	// graph, kept as the reference the fused kernels are tested against;
+	// "ops" (cnn only) runs a Gorgonia graph whose conv stages are custom
+	// ops over the fused kernels (see ops.go). All compute the same
+	// function of the same parameters.
 	Impl string `yaml:"impl,omitempty" json:"impl,omitempty"`
 }
 
@@ -169,8 +172,11 @@ func (c Config) Validate() error {
 	if c.DType != "float32" && c.DType != "float64" {
 		return fmt.Errorf("model dtype %q: want float32 or float64", c.DType)
 	}
-	if c.Impl != "fused" && c.Impl != "plain" {
-		return fmt.Errorf("model impl %q: want fused or plain", c.Impl)
+	if c.Impl != "fused" && c.Impl != "plain" && c.Impl != "ops" {
+		return fmt.Errorf("model impl %q: want fused, plain or ops", c.Impl)
+	}
+	if c.Impl == "ops" && c.Kind != "cnn" {
+		return fmt.Errorf("model impl ops exists only for kind cnn, not %s (use fused or plain)", c.Kind)
 	}
 	if c.Chunk < 1 {
 		return fmt.Errorf("model chunk %d: must be positive", c.Chunk)
@@ -223,8 +229,11 @@ func New(c Config, s Shape, seed uint64) (Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", c.Kind, err)
 	}
-	if c.Impl == "plain" {
+	switch c.Impl {
+	case "plain":
 		return newGraphModel(a, c.DType, c.Chunk, seed)
+	case "ops":
+		return newOpsModel(a, c.DType, c.Chunk, seed)
 	}
 	if c.DType == "float32" {
 		return newFused[float32](a, c.Chunk, seed), nil

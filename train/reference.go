@@ -85,12 +85,27 @@ func ReferenceFromWeights(dir string, c Config, weights string) (*Reference, err
 }
 
 // NewModel builds a fresh instance of the run's model set to the reference
-// parameters, in dtype ("" for the run's own; probes want "float64").
+// parameters, in dtype ("" for the run's own).
 func (r *Reference) NewModel(dtype string) (models.Model, error) {
 	mc := r.Config.Model
 	if dtype != "" {
 		mc.DType = dtype
 	}
+	return r.newModel(mc)
+}
+
+// NewProbeModel builds the model the curvature probes use: the run's
+// network at the reference parameters in float64 (finite differences need
+// float64 gradients) and in the fused implementation whatever the run used,
+// since every implementation computes the same function and only the fused
+// one can hold its ReLU and max-pool pattern (models.Piecewise).
+func (r *Reference) NewProbeModel() (models.Model, error) {
+	mc := r.Config.Model
+	mc.DType, mc.Impl = "float64", "fused"
+	return r.newModel(mc)
+}
+
+func (r *Reference) newModel(mc models.Config) (models.Model, error) {
 	m, err := models.New(mc, r.Data.Shape, r.Config.Seed)
 	if err != nil {
 		return nil, err

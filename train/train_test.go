@@ -277,3 +277,22 @@ func TestContinueWithOtherPathSpelling(t *testing.T) {
 		t.Fatalf("continuing on another corpus: %v, want a different-config error", err)
 	}
 }
+
+// TestNewProbeModel checks that the probes get a float64 model that can
+// hold its activation pattern, whatever implementation the run used.
+func TestNewProbeModel(t *testing.T) {
+	c := DefaultConfig("mlp")
+	c.Model.Impl, c.Model.DType = "plain", "float32"
+	c.Model.MLP = models.MLPConfig{Hidden: []int{4}, Activation: "relu"}
+	r := &Reference{Config: c.WithDefaults(), Data: &Data{Shape: models.Shape{Inputs: 3, Classes: 2}}}
+	m, err := r.NewProbeModel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := m.(models.Piecewise); !ok || m.DType() != "float64" {
+		t.Fatalf("probe model %T in %s: want a float64 models.Piecewise", m, m.DType())
+	}
+	if run, _ := r.NewModel(""); run.DType() != "float32" {
+		t.Fatalf("run model in %s, want the run's float32", run.DType())
+	}
+}

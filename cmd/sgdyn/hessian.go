@@ -91,7 +91,7 @@ func runHessian(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	o.BatchSize = ref.Config.SGD.Batch
 	o.Sampling = data.Sampling(ref.Config.SGD.Sampling)
-	m, err := ref.NewModel("float64") // finite differences need float64 gradients
+	m, err := ref.NewProbeModel()
 	if err != nil {
 		return err
 	}

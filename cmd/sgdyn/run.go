@@ -176,7 +176,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if surveyCurrent(dir, ref, opts) {
 		fmt.Fprintln(stdout, "  survey up to date")
 	} else {
-		m, err := ref.NewModel("float64")
+		m, err := ref.NewProbeModel()
 		if err != nil {
 			return err
 		}

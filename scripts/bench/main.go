@@ -11,7 +11,7 @@
 //
 // Usage (from the repository root):
 //
-//	go run ./scripts/bench [-rounds 12] [-models cnn,transformer,...] [-plain]
+//	go run ./scripts/bench [-rounds 12] [-models cnn,transformer,...] [-plain] [-ops]
 package main
 
 import (
@@ -32,7 +32,7 @@ import (
 
 func main() {
 	child := flag.String("child", "", "internal: serve this model on stdin/stdout")
-	impl := flag.String("impl", "fused", "internal: with -child, the models.Config.Impl to serve (fused or plain)")
+	impl := flag.String("impl", "fused", "internal: with -child, the models.Config.Impl to serve (fused, plain or ops)")
 	list := flag.String("models", "cnn,transformer,mlp,tiny-mlp,tiny-transformer", "comma-separated benchmarks")
 	rounds := flag.Int("rounds", 12, "A/B rounds per model")
 	turn := flag.Duration("turn", 400*time.Millisecond, "target duration of one side's turn")
@@ -40,6 +40,7 @@ func main() {
 	python := flag.String("python", "/usr/bin/python3", "Python with Debian's python3-torch")
 	torchLib := flag.String("torch-lib", "", "directory prepended to PyTorch's LD_LIBRARY_PATH, e.g. an unpacked libopenblas0-pthread to replace the reference BLAS")
 	plain := flag.Bool("plain", false, "also time the plain Gorgonia graph (slow)")
+	ops := flag.Bool("ops", false, "also time the Gorgonia graph with custom ops (cnn only)")
 	hvp := flag.Bool("hvp", true, "measure HVP cost / gradient cost (CNN, float64, batch 512)")
 	replicas := flag.Bool("replicas", true, "measure CNN replica-steps per second for 1 and 2 replicas")
 	flag.Parse()
@@ -68,6 +69,9 @@ func main() {
 		}
 		if *plain {
 			sides = append(sides, side{label: "plain", cmd: goChild(name, "plain")})
+		}
+		if *ops && name == "cnn" {
+			sides = append(sides, side{label: "ops", cmd: goChild(name, "ops")})
 		}
 		if err := compare(sides, *rounds, *turn, *pause); err != nil {
 			log.Fatalf("%s: %v", name, err)

@@ -1,0 +1,108 @@
+package models
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/chewxy/hm"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// The ops implementation ("impl: ops") stays inside Gorgonia: the network
+// is an ordinary expression graph, differentiated by Gorgonia's symbolic
+// Grad and run by its TapeMachine, but the stages Gorgonia computes slowly
+// are custom Ops (Gorgonia's Op and SDOp interfaces) built on the fused
+// kernels of kern_*.go. Each custom op owns its output and scratch buffers,
+// so they are allocated once per compiled graph rather than once per step,
+// and its gradient ops, made in SymDiff, read what the forward op
+// remembered (e.g. each max-pool's winner) instead of recomputing it.
+//
+// Gorgonia calls an op's Do with the values of its children and stores
+// whatever Do returns in a register of the machine. An op that returns a
+// buffer it owns must therefore expect later ops to use that buffer freely
+// until the next step: Gorgonia's Reshape, for one, reshapes a register it
+// may overwrite in place. opsOutput restores the shape on every call.
+
+// opsType is the Gorgonia type of a tensor of dims dimensions whose element
+// type is the op's type variable a, shared by all its operands.
+func opsType(dims int) hm.Type {
+	return G.TensorType{Dims: dims, Of: hm.TypeVariable('a')}
+}
+
+// opsData returns the elements of v, which must be a contiguous dense
+// tensor of want elements of type T.
+func opsData[T float](v G.Value, want int, what string) ([]T, error) {
+	t, ok := v.(*tensor.Dense)
+	if !ok {
+		return nil, fmt.Errorf("%s: want a dense tensor, got %T", what, v)
+	}
+	if t.RequiresIterator() {
+		return nil, fmt.Errorf("%s: want a contiguous tensor, got a strided view of shape %v", what, t.Shape())
+	}
+	d, ok := t.Data().([]T)
+	if !ok {
+		return nil, fmt.Errorf("%s: want %T elements, got %T", what, d, t.Data())
+	}
+	if len(d) != want {
+		return nil, fmt.Errorf("%s: want %d elements, got %d (shape %v)", what, want, len(d), t.Shape())
+	}
+	return d, nil
+}
+
+// opsDtype is the Gorgonia dtype of T.
+func opsDtype[T float]() tensor.Dtype {
+	var z T
+	if _, ok := any(z).(float32); ok {
+		return tensor.Float32
+	}
+	return tensor.Float64
+}
+
+// opsBuffer allocates a tensor an op reuses as its output on every step.
+func opsBuffer[T float](shape ...int) *tensor.Dense {
+	return tensor.New(tensor.Of(opsDtype[T]()), tensor.WithShape(shape...))
+}
+
+// opsOutput returns the op-owned tensor t with its data as []T, first
+// restoring shape if a consumer reshaped it in place since the last step.
+func opsOutput[T float](t *tensor.Dense, shape tensor.Shape) ([]T, error) {
+	if !t.Shape().Eq(shape) {
+		if err := t.Reshape(shape...); err != nil {
+			return nil, fmt.Errorf("restoring output shape %v: %w", shape, err)
+		}
+	}
+	return t.Data().([]T), nil
+}
+
+// opsWorkers is how many goroutines an op splits n examples across, given
+// a rough count of multiply-adds per example: as many as there are cores,
+// unless each would get less than minParallelWork (see fused.go).
+func opsWorkers(n, cost, procs int) int {
+	return max(1, min(procs, n, n*cost/minParallelWork))
+}
+
+// opsParallel runs fn over [0, n) cut into parts contiguous ranges, the
+// first on the calling goroutine and each other on its own. fn's part
+// argument indexes the per-goroutine scratch.
+func opsParallel(n, parts int, fn func(part, lo, hi int)) {
+	if parts <= 1 {
+		fn(0, 0, n)
+		return
+	}
+	per := (n + parts - 1) / parts
+	var wg sync.WaitGroup
+	for p := 1; p < parts; p++ {
+		lo, hi := p*per, min((p+1)*per, n)
+		if lo >= hi {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fn(p, lo, hi)
+		}()
+	}
+	fn(0, 0, min(per, n))
+	wg.Wait()
+}

@@ -1,0 +1,49 @@
+package models
+
+import "testing"
+
+// The default CNN step (batch 128, float32, 3x32x32, 10 classes) in the
+// other two implementations, to set beside BenchmarkCNNStep (fused):
+//
+//	go test ./models -run '^$' -bench CNNStep -benchtime 20x -count 3
+
+func BenchmarkCNNStepOps(b *testing.B) {
+	benchmarkStep(b, Config{Kind: "cnn", Impl: "ops"}, Shape{Image: []int{3, 32, 32}, Classes: 10}, benchBatch(128, 3072, 10, 0))
+}
+
+func BenchmarkCNNStepPlain(b *testing.B) {
+	benchmarkStep(b, Config{Kind: "cnn", Impl: "plain"}, Shape{Image: []int{3, 32, 32}, Classes: 10}, benchBatch(128, 3072, 10, 0))
+}
+
+// BenchmarkCNNStepWarm is the same step of each implementation after one
+// untimed step, so that B/op is the steady state: in the benchmarks above
+// it also holds the first step's graph compilation and buffer allocation,
+// divided by b.N.
+func BenchmarkCNNStepWarm(b *testing.B) {
+	for _, impl := range []string{"fused", "ops", "plain"} {
+		b.Run(impl, func(b *testing.B) {
+			m, err := New(Config{Kind: "cnn", Impl: impl}, Shape{Image: []int{3, 32, 32}, Classes: 10}, 1)
+			if err != nil {
+				b.Fatal(err)
+			}
+			batch := benchBatch(128, 3072, 10, 0)
+			w := make([]float64, m.NumParams())
+			g := make([]float64, m.NumParams())
+			m.Params(w)
+			step := func() {
+				if _, err := m.Grad(batch, g); err != nil {
+					b.Fatal(err)
+				}
+				for i := range w {
+					w[i] -= 0.01 * g[i]
+				}
+				m.SetParams(w)
+			}
+			step()
+			b.ReportAllocs()
+			for b.Loop() {
+				step()
+			}
+		})
+	}
+}

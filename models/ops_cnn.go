@@ -1,0 +1,74 @@
+package models
+
+import (
+	"fmt"
+	"runtime"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// newOpsModel builds the custom-op Gorgonia graph of a ("impl: ops"). Only
+// the CNN has one: Config.Validate rejects impl ops for other kinds, since
+// silently running the plain graph instead would misreport what was run.
+func newOpsModel(a arch, dtype string, chunk int, seed uint64) (Model, error) {
+	c, ok := a.(*cnn)
+	if !ok {
+		return nil, fmt.Errorf("impl ops: no custom-op graph for %T (only cnn has one)", a)
+	}
+	return newGraphModel(opsCNN{c}, dtype, chunk, seed)
+}
+
+// opsCNN is the cnn architecture with each conv stage one convPoolOp. Its
+// parameters, their layout and initialisation are cnn's (params and
+// classifier are promoted), so it computes the same function as the plain
+// graph and the fused kernels.
+type opsCNN struct{ *cnn }
+
+func (c opsCNN) build(b *builder, n int) (out, loss *G.Node, err error) {
+	h := b.input(fromX, "x", tensor.Shape{n, c.image[0], c.image[1], c.image[2]}, 0)
+	ch := c.channels()
+	procs := runtime.GOMAXPROCS(0)
+	for i := 0; i < 3; i++ {
+		name := fmt.Sprintf("conv%d", i)
+		// The first stage reads the data, whose gradient nobody wants; the
+		// last one emits (n, flat) for the dense layer.
+		h0, w0 := c.image[1]>>i, c.image[2]>>i
+		parts := convPoolParts(n, ch[i], ch[i+1], h0, w0, procs)
+		op := newConvPoolOp(b.dtype, name, n, ch[i], ch[i+1], h0, w0, i > 0, i == 2, parts)
+		if h, err = G.ApplyOp(op, h, b.param(name+".weight"), b.param(name+".bias")); err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	// Dense, bias and ReLU in one op, and the output layer without the ReLU.
+	if h, err = G.ApplyOp(newDenseOp(b.dtype, "hidden", n, c.flat(), c.cfg.Hidden, true), h, b.param("hidden.weight"), b.param("hidden.bias")); err != nil {
+		return nil, nil, fmt.Errorf("hidden: %w", err)
+	}
+	logits, err := G.ApplyOp(newDenseOp(b.dtype, "out", n, c.cfg.Hidden, c.classes, false), h, b.param("out.weight"), b.param("out.bias"))
+	if err != nil {
+		return nil, nil, fmt.Errorf("out: %w", err)
+	}
+	// The loss stays Gorgonia's own composition: on (n, classes) it is
+	// under 1% of a step's time in the profile, too little for an op.
+	y := b.input(fromLabels, "labels", tensor.Shape{n, c.classes}, c.classes)
+	loss, err = b.crossEntropy(logits, y, n)
+	return logits, loss, err
+}
+
+// newConvPoolOp returns the forward op of a conv stage in the graph's
+// element type.
+func newConvPoolOp(dt tensor.Dtype, name string, n, cin, cout, h, w int, needDX, flat bool, parts int) G.Op {
+	if dt == tensor.Float32 {
+		return convPoolOp[float32]{newConvPool[float32](name, n, cin, cout, h, w, needDX, flat, parts)}
+	}
+	return convPoolOp[float64]{newConvPool[float64](name, n, cin, cout, h, w, needDX, flat, parts)}
+}
+
+// newDenseOp returns the forward op of a dense layer in the graph's element
+// type.
+func newDenseOp(dt tensor.Dtype, name string, m, in, out int, relu bool) G.Op {
+	if dt == tensor.Float32 {
+		return denseOp[float32]{newDenseLayer[float32](name, m, in, out, relu)}
+	}
+	return denseOp[float64]{newDenseLayer[float64](name, m, in, out, relu)}
+}

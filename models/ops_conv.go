@@ -1,0 +1,366 @@
+package models
+
+import (
+	"fmt"
+	"hash"
+	"hash/fnv"
+
+	"github.com/chewxy/hm"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+
+	"github.com/sgdyn/sgdyn/internal/gemm"
+)
+
+// convPool is one CNN stage as Gorgonia ops: 3x3 convolution (padding 1),
+// bias, ReLU and 2x2 max-pooling of a fixed batch of n images. Gorgonia's
+// own composition (Conv2d, BroadcastAdd, Rectify, MaxPool2D) builds the
+// patch matrix in HWC order and transposes the product back, passes over
+// the whole convolution output once per node and allocates every node's
+// output and gradient on every step. Here the stage is one op over the
+// kernels of kern_conv.go (im2col, one product per image in CHW order,
+// fused bias+ReLU+pool) that records one pattern byte per pool, and its
+// gradient ops read those bytes.
+//
+// The forward op and its gradient ops share this struct: the stage's shape,
+// the pattern of the last forward pass and the buffers reused on every
+// step.
+type convPool[T float] struct {
+	name               string // the parameter prefix, e.g. "conv1"
+	n, cin, cout, h, w int
+	// needDX says the input is an activation, not the data, so the input
+	// gradient is wanted.
+	needDX bool
+	// flat makes the output (n, cout*h/2*w/2), the layout the dense layer
+	// after the last stage reads, so no Reshape node sits in between.
+	flat bool
+
+	arg             []uint8 // (n, cout, h/2, w/2) pattern bytes, see biasReLUPool2
+	out, dx, dw, db *tensor.Dense
+	wT              []T // transposed weights (cin*9, cout) for the input gradient
+	scratch         []*convScratch[T]
+}
+
+// convScratch is one goroutine's scratch: the stage works image by image.
+type convScratch[T float] struct {
+	col []T // the patch matrix (cin*9, h*w), or its gradient
+	y   []T // the convolution output (cout, h*w), or its gradient
+	yT  []T // the gradient transposed (h*w, cout)
+	dwT []T // transposed weight gradient (cin*9, cout), summed over images
+	db  []T // bias gradient biasReLUPool2Grad adds into; the bias op sums its own
+}
+
+// newConvPool returns stage name for n images of cin channels of h x w,
+// split across parts goroutines (see convPoolParts).
+func newConvPool[T float](name string, n, cin, cout, h, w int, needDX, flat bool, parts int) *convPool[T] {
+	s := &convPool[T]{name: name, n: n, cin: cin, cout: cout, h: h, w: w, needDX: needDX, flat: flat}
+	s.arg = make([]uint8, n*s.outSize())
+	s.out = opsBuffer[T](s.outShape()...)
+	for range max(1, parts) {
+		s.scratch = append(s.scratch, &convScratch[T]{
+			col: make([]T, cin*9*h*w),
+			y:   make([]T, cout*h*w),
+		})
+	}
+	return s
+}
+
+// convPoolParts is how many goroutines a stage of n images splits its
+// work across when procs cores are there.
+func convPoolParts(n, cin, cout, h, w, procs int) int {
+	return opsWorkers(n, 3*cout*cin*9*h*w, procs)
+}
+
+// outSize is the number of pooled outputs per image.
+func (s *convPool[T]) outSize() int { return s.cout * (s.h / 2) * (s.w / 2) }
+
+func (s *convPool[T]) inShape() tensor.Shape     { return tensor.Shape{s.n, s.cin, s.h, s.w} }
+func (s *convPool[T]) weightShape() tensor.Shape { return tensor.Shape{s.cout, s.cin, 3, 3} }
+func (s *convPool[T]) biasShape() tensor.Shape   { return tensor.Shape{s.cout} }
+
+func (s *convPool[T]) outShape() tensor.Shape {
+	if s.flat {
+		return tensor.Shape{s.n, s.outSize()}
+	}
+	return tensor.Shape{s.n, s.cout, s.h / 2, s.w / 2}
+}
+
+// allocGrad allocates the gradient buffers, once a gradient op is made.
+func (s *convPool[T]) allocGrad() {
+	if s.dw != nil {
+		return
+	}
+	if s.needDX {
+		s.dx = opsBuffer[T](s.inShape()...)
+		s.wT = make([]T, s.cin*9*s.cout)
+	}
+	s.dw = opsBuffer[T](s.weightShape()...)
+	s.db = opsBuffer[T](s.biasShape()...)
+	for _, sc := range s.scratch {
+		sc.yT = make([]T, s.cout*s.h*s.w)
+		sc.dwT = make([]T, s.cin*9*s.cout)
+		sc.db = make([]T, s.cout)
+	}
+}
+
+// forward writes the pooled output of every image and records its pattern.
+func (s *convPool[T]) forward(x, w, b, out []T) {
+	hw, k, insz, outsz := s.h*s.w, s.cin*9, s.cin*s.h*s.w, s.outSize()
+	opsParallel(s.n, len(s.scratch), func(part, lo, hi int) {
+		sc := s.scratch[part]
+		for i := lo; i < hi; i++ {
+			im2col3x3(x[i*insz:(i+1)*insz], s.cin, s.h, s.w, sc.col)
+			gemm.Gemm(false, false, s.cout, hw, k, 1, w, k, sc.col, hw, 0, sc.y, hw)
+			biasReLUPool2(sc.y, b, s.cout, s.h, s.w, out[i*outsz:(i+1)*outsz], s.arg[i*outsz:(i+1)*outsz])
+		}
+	})
+}
+
+// weightGrad sets dw (cout, cin*9) to the sum over images of dy col^T,
+// where dy is the gradient of the convolution output the pattern routes
+// dout to. Each goroutine accumulates its images transposed, (cin*9,
+// cout), so that the product reads both operands in plain layout.
+func (s *convPool[T]) weightGrad(x, dout, dw []T) {
+	hw, k, insz, outsz := s.h*s.w, s.cin*9, s.cin*s.h*s.w, s.outSize()
+	// Cleared here, not by each goroutine: opsParallel may leave a part
+	// without images, whose sum must still be zero.
+	for _, sc := range s.scratch {
+		clear(sc.dwT)
+	}
+	opsParallel(s.n, len(s.scratch), func(part, lo, hi int) {
+		sc := s.scratch[part]
+		for i := lo; i < hi; i++ {
+			biasReLUPool2Grad(s.arg[i*outsz:(i+1)*outsz], dout[i*outsz:(i+1)*outsz], s.cout, s.h, s.w, sc.y, sc.yT, sc.db)
+			im2col3x3(x[i*insz:(i+1)*insz], s.cin, s.h, s.w, sc.col)
+			gemm.Gemm(false, false, k, s.cout, hw, 1, sc.col, hw, sc.yT, s.cout, 1, sc.dwT, s.cout)
+		}
+	})
+	clear(dw)
+	for _, sc := range s.scratch {
+		for r := 0; r < k; r++ {
+			for c, v := range sc.dwT[r*s.cout : (r+1)*s.cout] {
+				dw[c*k+r] += v
+			}
+		}
+	}
+}
+
+// inputGrad sets dx, image by image, to col2im(W^T dy).
+func (s *convPool[T]) inputGrad(w, dout, dx []T) {
+	hw, k, insz, outsz := s.h*s.w, s.cin*9, s.cin*s.h*s.w, s.outSize()
+	transposeGeneric(s.wT, w, s.cout, k)
+	opsParallel(s.n, len(s.scratch), func(part, lo, hi int) {
+		sc := s.scratch[part]
+		for i := lo; i < hi; i++ {
+			biasReLUPool2Grad(s.arg[i*outsz:(i+1)*outsz], dout[i*outsz:(i+1)*outsz], s.cout, s.h, s.w, sc.y, sc.yT, sc.db)
+			gemm.Gemm(false, false, k, hw, s.cout, 1, s.wT, s.cout, sc.y, hw, 0, sc.col, hw)
+			col2im3x3(sc.col, s.cin, s.h, s.w, dx[i*insz:(i+1)*insz])
+		}
+	})
+}
+
+// biasGrad sets db to the sum of dout over the pools whose ReLU passed:
+// each such pool routes its gradient to one input, which carries the bias.
+func (s *convPool[T]) biasGrad(dout, db []T) {
+	clear(db)
+	per := s.outSize() / s.cout
+	for i := 0; i < s.n; i++ {
+		for c := range s.cout {
+			o := (i*s.cout + c) * per
+			var sum T
+			// Branch-free, as in biasReLUPool2: which ReLUs pass is
+			// unpredictable.
+			for j, a := range s.arg[o : o+per] {
+				sum += dout[o+j] * T(b2u(a&poolActiveBit != 0))
+			}
+			db[c] += sum
+		}
+	}
+}
+
+// convPoolOp is a stage's forward pass: x (n, cin, h, w), weight (cout,
+// cin, 3, 3) and bias (cout), the plain graph's parameter shapes, to the
+// pooled output.
+type convPoolOp[T float] struct{ s *convPool[T] }
+
+var _ G.SDOp = convPoolOp[float32]{}
+
+func (op convPoolOp[T]) Arity() int { return 3 }
+
+func (op convPoolOp[T]) Type() hm.Type {
+	return hm.NewFnType(opsType(4), opsType(4), opsType(1), opsType(len(op.s.outShape())))
+}
+
+func (op convPoolOp[T]) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
+	s := op.s
+	if err := opsCheckShapes(op, in, s.inShape(), s.weightShape(), s.biasShape()); err != nil {
+		return nil, err
+	}
+	return s.outShape(), nil
+}
+
+func (op convPoolOp[T]) Do(vals ...G.Value) (G.Value, error) {
+	s := op.s
+	if len(vals) != 3 {
+		return nil, fmt.Errorf("%v: want 3 inputs, got %d", op, len(vals))
+	}
+	x, err := opsData[T](vals[0], s.inShape().TotalSize(), s.name+" input")
+	if err != nil {
+		return nil, err
+	}
+	w, err := opsData[T](vals[1], s.weightShape().TotalSize(), s.name+" weight")
+	if err != nil {
+		return nil, err
+	}
+	b, err := opsData[T](vals[2], s.cout, s.name+" bias")
+	if err != nil {
+		return nil, err
+	}
+	out, err := opsOutput[T](s.out, s.outShape())
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", s.name, err)
+	}
+	s.forward(x, w, b, out)
+	return s.out, nil
+}
+
+func (op convPoolOp[T]) ReturnsPtr() bool      { return false }
+func (op convPoolOp[T]) CallsExtern() bool     { return false }
+func (op convPoolOp[T]) OverwritesInput() int  { return -1 }
+func (op convPoolOp[T]) WriteHash(h hash.Hash) { fmt.Fprint(h, op.String()) }
+func (op convPoolOp[T]) Hashcode() uint32      { return opsHash(op) }
+
+func (op convPoolOp[T]) String() string {
+	s := op.s
+	return fmt.Sprintf("ConvPool[%s]{%d, %d->%d, %dx%d, flat %t}", s.name, s.n, s.cin, s.cout, s.h, s.w, s.flat)
+}
+
+// DiffWRT: the weight and bias always; the input only when it is an
+// activation, since the gradient of the data is never used.
+func (op convPoolOp[T]) DiffWRT(int) []bool { return []bool{op.s.needDX, true, true} }
+
+func (op convPoolOp[T]) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
+	if len(inputs) != 3 {
+		return nil, fmt.Errorf("%v: want 3 inputs, got %d", op, len(inputs))
+	}
+	op.s.allocGrad()
+	grads := make(G.Nodes, 3)
+	for wrt, need := range op.DiffWRT(3) {
+		if !need {
+			continue
+		}
+		g, err := G.ApplyOp(convPoolGradOp[T]{op.s, wrt}, inputs[0], inputs[1], grad)
+		if err != nil {
+			return nil, fmt.Errorf("%v gradient %d: %w", op, wrt, err)
+		}
+		grads[wrt] = g
+	}
+	return grads, nil
+}
+
+// convPoolGradOp is the gradient of a stage with respect to its operand
+// wrt (0 input, 1 weight, 2 bias), given the input, the weight and the
+// gradient of the pooled output. It routes that gradient through the
+// pattern the forward op recorded, so it must run after the forward op of
+// the same step, which Gorgonia ensures: the output gradient depends on
+// the output.
+type convPoolGradOp[T float] struct {
+	s   *convPool[T]
+	wrt int
+}
+
+func (op convPoolGradOp[T]) Arity() int { return 3 }
+
+func (op convPoolGradOp[T]) shape() tensor.Shape {
+	return []tensor.Shape{op.s.inShape(), op.s.weightShape(), op.s.biasShape()}[op.wrt]
+}
+
+func (op convPoolGradOp[T]) Type() hm.Type {
+	return hm.NewFnType(opsType(4), opsType(4), opsType(len(op.s.outShape())), opsType(len(op.shape())))
+}
+
+func (op convPoolGradOp[T]) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
+	s := op.s
+	if err := opsCheckShapes(op, in, s.inShape(), s.weightShape(), s.outShape()); err != nil {
+		return nil, err
+	}
+	return op.shape(), nil
+}
+
+func (op convPoolGradOp[T]) Do(vals ...G.Value) (G.Value, error) {
+	s := op.s
+	if len(vals) != 3 {
+		return nil, fmt.Errorf("%v: want 3 inputs, got %d", op, len(vals))
+	}
+	dout, err := opsData[T](vals[2], s.n*s.outSize(), s.name+" output gradient")
+	if err != nil {
+		return nil, err
+	}
+	switch op.wrt {
+	case 0:
+		w, err := opsData[T](vals[1], s.weightShape().TotalSize(), s.name+" weight")
+		if err != nil {
+			return nil, err
+		}
+		dx, err := opsOutput[T](s.dx, s.inShape())
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", s.name, err)
+		}
+		s.inputGrad(w, dout, dx)
+		return s.dx, nil
+	case 1:
+		x, err := opsData[T](vals[0], s.inShape().TotalSize(), s.name+" input")
+		if err != nil {
+			return nil, err
+		}
+		dw, err := opsOutput[T](s.dw, s.weightShape())
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", s.name, err)
+		}
+		s.weightGrad(x, dout, dw)
+		return s.dw, nil
+	default:
+		db, err := opsOutput[T](s.db, s.biasShape())
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", s.name, err)
+		}
+		s.biasGrad(dout, db)
+		return s.db, nil
+	}
+}
+
+func (op convPoolGradOp[T]) ReturnsPtr() bool      { return false }
+func (op convPoolGradOp[T]) CallsExtern() bool     { return false }
+func (op convPoolGradOp[T]) OverwritesInput() int  { return -1 }
+func (op convPoolGradOp[T]) WriteHash(h hash.Hash) { fmt.Fprint(h, op.String()) }
+func (op convPoolGradOp[T]) Hashcode() uint32      { return opsHash(op) }
+
+func (op convPoolGradOp[T]) String() string {
+	return fmt.Sprintf("∂%v/∂%s", convPoolOp[T]{op.s}, []string{"input", "weight", "bias"}[op.wrt])
+}
+
+// opsCheckShapes reports the first operand of op whose shape is not want.
+func opsCheckShapes(op G.Op, in []G.DimSizer, want ...tensor.Shape) error {
+	if len(in) != len(want) {
+		return fmt.Errorf("%v: want %d inputs, got %d", op, len(want), len(in))
+	}
+	for i, d := range in {
+		s, ok := d.(tensor.Shape)
+		if !ok {
+			return fmt.Errorf("%v: input %d has no shape (%T)", op, i, d)
+		}
+		if !s.Eq(want[i]) {
+			return fmt.Errorf("%v: input %d has shape %v, want %v", op, i, s, want[i])
+		}
+	}
+	return nil
+}
+
+// opsHash is the FNV-1a hash of op's WriteHash, the hash Gorgonia uses to
+// merge equal nodes, so it must tell apart every op that computes
+// something else.
+func opsHash(op G.Op) uint32 {
+	h := fnv.New32a()
+	op.WriteHash(h)
+	return h.Sum32()
+}
