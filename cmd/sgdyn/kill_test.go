@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -211,6 +212,18 @@ ensemble: {replicas: 6, steps: 3000, log_every: 5}
 	start := time.Now()
 	mustRun(t, work, append(run, "--out", "whole")...)
 	total := time.Since(start)
+	// A finished run is skipped stage by stage, its files left alone.
+	spectrum := filepath.Join(work, "whole", "hessian", "spectrum.json")
+	before, _ := os.Stat(spectrum)
+	again := mustRun(t, work, append(run, "--out", "whole")...)
+	for _, want := range []string{"already trained", "survey up to date"} {
+		if !strings.Contains(again, want) {
+			t.Errorf("second run of a finished pipeline does not say %q:\n%s", want, again)
+		}
+	}
+	if after, _ := os.Stat(spectrum); !after.ModTime().Equal(before.ModTime()) {
+		t.Error("second run of a finished pipeline rewrote hessian/spectrum.json")
+	}
 	rng := rand.New(rand.NewPCG(7, 7))
 	kills := killRepeatedly(t, work, rng, total/12, append(run, "--out", "killed")...)
 	if kills < 10 {

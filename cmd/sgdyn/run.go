@@ -251,7 +251,9 @@ func surveyCurrent(dir string, ref *train.Reference, o probe.SurveyOptions) bool
 	if json.Unmarshal(b, &old) != nil || old.Checkpoint != ref.Checkpoint {
 		return false
 	}
-	// Compare after the same defaulting RunSurvey applies.
+	// Compare after the same defaulting RunSurvey applies, and in the same
+	// (compact) form: the file is indented.
 	want, _ := json.Marshal(o.WithDefaults())
-	return bytes.Equal(bytes.TrimSpace(old.Settings), want)
+	var got bytes.Buffer
+	return json.Compact(&got, old.Settings) == nil && bytes.Equal(got.Bytes(), want)
 }
