@@ -1,6 +1,7 @@
 package probe
 
 import (
+	"context"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -203,7 +204,7 @@ func TestMinibatchNoiseMatchesExact(t *testing.T) {
 	}
 	wantC, wantS2 := popVar(gs)/batch, popVar(cs)/batch
 
-	got, err := MinibatchNoise(m, ds, w, dirs, NoiseOptions{Batches: 800, BatchSize: batch, Sampling: data.WithReplacement, Seed: 9}, nil)
+	got, err := MinibatchNoise(context.Background(), m, ds, w, dirs, NoiseOptions{Batches: 800, BatchSize: batch, Sampling: data.WithReplacement, Seed: 9}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package probe
 
 import (
+	"context"
 	"fmt"
 	"math"
 
@@ -40,7 +41,8 @@ type DirectionNoise struct {
 // across M random minibatches of the gradient and of the curvature along
 // it, at the point w0. Each minibatch costs one gradient plus two per
 // direction. progress, if not nil, is called after each minibatch.
-func MinibatchNoise(m models.Model, ds data.Dataset, w0 []float64, dirs [][]float64, opts NoiseOptions, progress func(done, total int)) ([]DirectionNoise, error) {
+// Cancelling ctx stops it at the next product with ctx's error.
+func MinibatchNoise(ctx context.Context, m models.Model, ds data.Dataset, w0 []float64, dirs [][]float64, opts NoiseOptions, progress func(done, total int)) ([]DirectionNoise, error) {
 	if opts.Batches == 0 {
 		opts.Batches = 32
 	}
@@ -81,9 +83,10 @@ func MinibatchNoise(m models.Model, ds data.Dataset, w0 []float64, dirs [][]floa
 			return nil, fmt.Errorf("noise: minibatch %d: %w", j, err)
 		}
 		copy(g, h.Grad0)
+		op := contextOperator{ctx, h}
 		for i, u := range dirs {
 			grads[i][j] = dot(u, g)
-			if err := h.Apply(hv, u); err != nil {
+			if err := op.Apply(hv, u); err != nil {
 				return nil, fmt.Errorf("noise: minibatch %d, direction %d: %w", j, i, err)
 			}
 			curvs[i][j] = dot(u, hv)

@@ -2,6 +2,7 @@
 package probe
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -40,6 +41,20 @@ func (m matrixOperator) Apply(dst, v []float64) error {
 	}
 	mat.NewVecDense(n, dst).MulVec(m.a, mat.NewVecDense(n, v))
 	return nil
+}
+
+// contextOperator is an Operator that refuses to apply once ctx is done, so
+// that long computations over many products stop promptly.
+type contextOperator struct {
+	ctx context.Context
+	Operator
+}
+
+func (c contextOperator) Apply(dst, v []float64) error {
+	if err := c.ctx.Err(); err != nil {
+		return err
+	}
+	return c.Operator.Apply(dst, v)
 }
 
 // CountingOperator wraps an Operator and counts calls to Apply, so callers

@@ -1,6 +1,7 @@
 package probe
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"time"
@@ -116,8 +117,9 @@ type DensitySummary struct {
 // from train, its spectral density and trace, and the gradient and curvature
 // noise of training-size minibatches along the eigenvectors, random bulk
 // directions and any user directions. progress, if not nil, gets a stage
-// name and counts as the survey goes.
-func RunSurvey(m models.Model, train data.Dataset, w0 []float64, o SurveyOptions, progress func(stage string, done, total int)) (*Survey, error) {
+// name and counts as the survey goes. Cancelling ctx stops the survey
+// before its next Hessian-vector product with ctx's error.
+func RunSurvey(ctx context.Context, m models.Model, train data.Dataset, w0 []float64, o SurveyOptions, progress func(stage string, done, total int)) (*Survey, error) {
 	start := time.Now()
 	o = o.WithDefaults()
 	if progress == nil {
@@ -136,7 +138,7 @@ func RunSurvey(m models.Model, train data.Dataset, w0 []float64, o SurveyOptions
 		return nil, fmt.Errorf("survey: %w", err)
 	}
 	s := &Survey{Params: p, EvalExamples: n, Loss: h.Loss0, GradNorm: math.Sqrt(dot(h.Grad0, h.Grad0)), FrozenPattern: h.FrozenPattern(), Settings: o}
-	counter := &CountingOperator{Op: h}
+	counter := &CountingOperator{Op: contextOperator{ctx, h}}
 	stage := "lanczos"
 	counter.OnApply = func(calls int) { progress(stage, calls, 0) }
 
@@ -219,7 +221,7 @@ func RunSurvey(m models.Model, train data.Dataset, w0 []float64, o SurveyOptions
 	}
 	s.HVPs = counter.Calls
 
-	noise, err := MinibatchNoise(m, train, w0, s.Vectors, NoiseOptions{
+	noise, err := MinibatchNoise(ctx, m, train, w0, s.Vectors, NoiseOptions{
 		Batches: o.NoiseBatches, BatchSize: o.BatchSize, Sampling: o.Sampling,
 		Seed: o.Seed, Stream: NoiseStream, Step: o.FDStep,
 	}, func(done, total int) { progress("noise", done, total) })

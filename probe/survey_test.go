@@ -1,6 +1,7 @@
 package probe
 
 import (
+	"context"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -25,7 +26,7 @@ func TestSurveyMLP(t *testing.T) {
 			}
 		}
 	}
-	s, err := RunSurvey(m, ds, w, SurveyOptions{Top: 4, Bottom: 2, Bulk: 3, BatchSize: 8, NoiseBatches: 16, Tol: 1e-8, User: [][]float64{null}, Seed: 3}, nil)
+	s, err := RunSurvey(context.Background(), m, ds, w, SurveyOptions{Top: 4, Bottom: 2, Bulk: 3, BatchSize: 8, NoiseBatches: 16, Tol: 1e-8, User: [][]float64{null}, Seed: 3}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -48,7 +48,7 @@ func linregRun(t *testing.T) string {
 		t.Fatal(err)
 	}
 	m, _ := ref.NewModel("float64")
-	s, err := probe.RunSurvey(m, ref.Data.Train, ref.W, probe.SurveyOptions{Top: 3, Bottom: 1, Bulk: -1, BatchSize: 32,
+	s, err := probe.RunSurvey(context.Background(), m, ref.Data.Train, ref.W, probe.SurveyOptions{Top: 3, Bottom: 1, Bulk: -1, BatchSize: 32,
 		Sampling: "with", NoiseBatches: 400, DensityStarts: 1, DensitySteps: 4, TraceSamples: 4, Tol: 1e-10, Seed: 2}, nil)
 	if err != nil {
 		t.Fatal(err)

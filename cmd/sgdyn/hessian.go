@@ -96,9 +96,9 @@ func runHessian(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	fmt.Fprintf(stdout, "hessian of %s at %s (%d parameters, %d evaluation examples)\n", *runDir, ref.Checkpoint, len(ref.W), min(o.EvalExamples, ref.Data.Train.Len()))
-	s, err := probe.RunSurvey(m, ref.Data.Train, ref.W, o, surveyProgress(stderr))
+	s, err := probe.RunSurvey(ctx, m, ref.Data.Train, ref.W, o, surveyProgress(stderr))
 	if err != nil {
-		return err
+		return surveyError(ctx, err)
 	}
 	out := filepath.Join(*runDir, hessianDir)
 	if err := writeSurvey(out, s, ref); err != nil {
@@ -199,4 +199,14 @@ func surveyProgress(w io.Writer) func(stage string, done, total int) {
 		}
 		_ = bar.Set(done)
 	}
+}
+
+// surveyError is err, or, when the survey stopped because of a signal,
+// train.ErrInterrupted (exit 130): a survey keeps no partial state, and the
+// next run starts it again.
+func surveyError(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("%w: survey stopped; it starts again from the beginning next time", train.ErrInterrupted)
+	}
+	return err
 }

@@ -140,6 +140,34 @@ func TestTerminateCheckpoints(t *testing.T) {
 	}
 }
 
+// TestTerminateSurvey checks that a signal stops a long survey promptly,
+// with exit status 130, and writes no partial results.
+func TestTerminateSurvey(t *testing.T) {
+	work, _ := tinyRun(t)
+	cmd := exec.Command(sgdynBinary(t), "hessian", "--run", "run", "--eval-examples", "64", "--top", "3", "--bottom", "1",
+		"--bulk", "2", "--noise-batches", "100000", "--density-starts", "2", "--density-steps", "6", "--trace-samples", "2")
+	cmd.Dir = work
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	cmd.Process.Signal(syscall.SIGTERM)
+	stuck := time.AfterFunc(10*time.Second, func() { cmd.Process.Kill() })
+	defer stuck.Stop()
+	err := cmd.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 130 {
+		t.Fatalf("after SIGTERM: %v (want exit status 130 within 10 s)\n%s", err, stderr.String())
+	}
+	if !bytes.Contains(stderr.Bytes(), []byte("survey stopped")) {
+		t.Errorf("stderr does not say the survey stopped: %q", stderr.String())
+	}
+	if _, err := os.Stat(filepath.Join(work, "run", "hessian")); err == nil {
+		t.Error("an interrupted survey left run/hessian behind")
+	}
+}
+
 // TestReportWhileWriting runs `sgdyn report` repeatedly on an ensemble that
 // another process is still writing: every report must succeed and say the
 // ensemble is partial, and the writer's results must equal an undisturbed

@@ -180,9 +180,9 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		if err != nil {
 			return err
 		}
-		s, err := probe.RunSurvey(m, ref.Data.Train, ref.W, opts, surveyProgress(stderr))
+		s, err := probe.RunSurvey(ctx, m, ref.Data.Train, ref.W, opts, surveyProgress(stderr))
 		if err != nil {
-			return err
+			return surveyError(ctx, err)
 		}
 		if err := writeSurvey(filepath.Join(dir, hessianDir), s, ref); err != nil {
 			return err
