@@ -251,25 +251,45 @@ func growthFigure(e *Ensemble, class string, dir string, fd *figureData) (*Figur
 // predictions for every direction that has them.
 func stationaryFigure(e *Ensemble, dir string, fd *figureData) (*Figure, error) {
 	name := "stationary-" + e.Name
+	// A prediction more than offScale times the largest measured variance
+	// (a direction the linear theory calls unstable, say) would squeeze
+	// every other point into a corner: it stays in figure_data.csv and the
+	// table, and the caption counts it.
+	const offScale = 1e3
+	var vmax float64
+	for _, d := range e.Directions {
+		if d.VarFinal != nil && d.Class != "null" {
+			vmax = math.Max(vmax, *d.VarFinal)
+		}
+	}
 	var disc, lang, diag plotter.XYs
 	lo, hi := math.Inf(1), math.Inf(-1)
+	off := 0
 	for _, d := range e.Directions {
 		if d.VarFinal == nil || d.PredDiscrete == nil || d.PredLangevin == nil || d.Class == "null" {
 			continue
 		}
 		v := *d.VarFinal
-		disc = append(disc, plotter.XY{X: *d.PredDiscrete, Y: v})
-		lang = append(lang, plotter.XY{X: *d.PredLangevin, Y: v})
 		fd.add(name, d.Source+" discrete", *d.PredDiscrete, v, deref(d.VarFinalCI[0]), deref(d.VarFinalCI[1]))
 		fd.add(name, d.Source+" langevin", *d.PredLangevin, v, deref(d.VarFinalCI[0]), deref(d.VarFinalCI[1]))
-		for _, x := range []float64{v, *d.PredDiscrete, *d.PredLangevin} {
-			if x > 0 {
-				lo, hi = math.Min(lo, x), math.Max(hi, x)
+		for _, pt := range []struct {
+			pred float64
+			xys  *plotter.XYs
+		}{{*d.PredDiscrete, &disc}, {*d.PredLangevin, &lang}} {
+			if pt.pred > offScale*vmax {
+				off++
+				continue
+			}
+			*pt.xys = append(*pt.xys, plotter.XY{X: pt.pred, Y: v})
+			for _, x := range []float64{v, pt.pred} {
+				if x > 0 {
+					lo, hi = math.Min(lo, x), math.Max(hi, x)
+				}
 			}
 		}
 	}
 	disc, lang = positive(disc, true), positive(lang, true)
-	if len(disc) == 0 {
+	if len(disc)+len(lang) == 0 {
 		return nil, nil
 	}
 	p := plot.New()
@@ -283,17 +303,26 @@ func stationaryFigure(e *Ensemble, dir string, fd *figureData) (*Figure, error) 
 	diag = plotter.XYs{{X: lo, Y: lo}, {X: hi, Y: hi}}
 	l, _ := plotter.NewLine(diag)
 	l.Color = color.Gray{150}
-	sd, _ := plotter.NewScatter(disc)
-	sd.Color, sd.Shape = plotutil.Color(0), draw.CircleGlyph{}
-	sl, _ := plotter.NewScatter(lang)
-	sl.Color, sl.Shape = plotutil.Color(1), draw.TriangleGlyph{}
-	p.Add(l, sd, sl)
-	p.Legend.Add("discrete theory", sd)
-	p.Legend.Add("Langevin", sl)
+	p.Add(l)
+	if len(disc) > 0 {
+		sd, _ := plotter.NewScatter(disc)
+		sd.Color, sd.Shape = plotutil.Color(0), draw.CircleGlyph{}
+		p.Add(sd)
+		p.Legend.Add("discrete theory", sd)
+	}
+	if len(lang) > 0 {
+		sl, _ := plotter.NewScatter(lang)
+		sl.Color, sl.Shape = plotutil.Color(1), draw.TriangleGlyph{}
+		p.Add(sl)
+		p.Legend.Add("Langevin", sl)
+	}
 	p.Legend.Add("measured = predicted", l)
 	p.Legend.Top, p.Legend.Left = true, true
-	f := &Figure{Name: name, Title: "Measured vs predicted variance (" + e.Name + ")",
-		Caption: "Each direction's measured ensemble variance at the last step against the discrete and the Langevin prediction at that step. Points on the grey line agree."}
+	caption := "Each direction's measured ensemble variance at the last step against the discrete and the Langevin prediction at that step. Points on the grey line agree."
+	if off > 0 {
+		caption += fmt.Sprintf(" %d predictions above %g times the largest measured variance (directions the linear theory calls unstable) are off the plot; the table lists them.", off, offScale)
+	}
+	f := &Figure{Name: name, Title: "Measured vs predicted variance (" + e.Name + ")", Caption: caption}
 	return f, save(p, dir, name)
 }
 
