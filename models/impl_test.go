@@ -31,57 +31,71 @@ func TestFusedMatchesPlain(t *testing.T) {
 			dtype string
 			tol   float64
 		}{{"float64", 1e-9}, {"float32", 1e-4}} {
-			t.Run(c.name+"/"+dt.dtype, func(t *testing.T) {
-				cfg := c.cfg
-				cfg.DType = dt.dtype
-				cfg.Impl = "plain"
-				plain, err := New(cfg, c.shape, 13)
-				if err != nil {
-					t.Fatal(err)
-				}
-				cfg.Impl = "fused"
-				fused, err := New(cfg, c.shape, 13)
-				if err != nil {
-					t.Fatal(err)
-				}
-				w := make([]float64, plain.NumParams())
-				w2 := make([]float64, fused.NumParams())
-				plain.Params(w)
-				fused.Params(w2)
-				for i := range w {
-					if w[i] != w2[i] {
-						t.Fatalf("initial parameter %d: fused %g, plain %g", i, w2[i], w[i])
-					}
-				}
-				// Move off the initialisation (zero biases, unit gains)
-				// so that every parameter's gradient path is exercised.
-				for i := range w {
-					w[i] += 0.03 * r.rng.NormFloat64()
-				}
-				plain.SetParams(w)
-				fused.SetParams(w)
-				gp := make([]float64, len(w))
-				gf := make([]float64, len(w))
-				lp, err := plain.Grad(c.batch, gp)
-				if err != nil {
-					t.Fatal(err)
-				}
-				lf, err := fused.Grad(c.batch, gf)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if math.Abs(lf-lp) > dt.tol*math.Abs(lp) {
-					t.Errorf("loss fused %.15g, plain %.15g", lf, lp)
-				}
-				if e := relErr(gf, gp); e > dt.tol {
-					t.Errorf("gradient rel err %.3g > %g", e, dt.tol)
-				}
-				ep, _ := plain.Eval(c.batch)
-				ef, _ := fused.Eval(c.batch)
-				if math.Abs(ef.Loss-ep.Loss) > dt.tol*math.Abs(ep.Loss) || ef.Count != ep.Count || (dt.dtype == "float64" && ef.Correct != ep.Correct) {
-					t.Errorf("Eval fused %+v, plain %+v", ef, ep)
-				}
-			})
+			t.Run(c.name+"/"+dt.dtype, func(t *testing.T) { matchesPlain(t, c, "fused", dt.dtype, dt.tol, r.rng) })
 		}
+	}
+}
+
+// matchesPlain checks that implementation impl of c's model starts from the
+// plain graph's parameters and, at a random point near them, computes the
+// plain graph's loss and gradient (twice: the second step runs on reused
+// buffers) and Eval, to relative error tol. The plain graph runs the whole
+// batch at once.
+func matchesPlain(t *testing.T, c testCase, impl, dtype string, tol float64, rng *rand.Rand) {
+	t.Helper()
+	cfg := c.cfg
+	cfg.DType, cfg.Impl = dtype, impl
+	m, err := New(cfg, c.shape, 13)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Impl, cfg.Chunk = "plain", c.batch.N
+	plain, err := New(cfg, c.shape, 13)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, w2 := make([]float64, plain.NumParams()), make([]float64, m.NumParams())
+	plain.Params(w)
+	m.Params(w2)
+	for i := range w {
+		if w[i] != w2[i] {
+			t.Fatalf("initial parameter %d: %s %g, plain %g", i, impl, w2[i], w[i])
+		}
+	}
+	// Move off the initialisation (zero biases, unit gains) so that every
+	// parameter's gradient path is exercised.
+	for i := range w {
+		w[i] += 0.03 * rng.NormFloat64()
+	}
+	plain.SetParams(w)
+	m.SetParams(w)
+	gp, gm := make([]float64, len(w)), make([]float64, len(w))
+	lp, err := plain.Grad(c.batch, gp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		lm, err := m.Grad(c.batch, gm)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if math.Abs(lm-lp) > tol*math.Abs(lp) {
+			t.Errorf("loss %s %.15g, plain %.15g", impl, lm, lp)
+		}
+		if e := relErr(gm, gp); e > tol {
+			t.Errorf("gradient rel err %.3g > %g (worst at %s)", e, tol, paramAt(m, worstIndex(gm, gp)))
+		}
+	}
+	ep, err := plain.Eval(c.batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	em, err := m.Eval(c.batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// float32 argmaxes may differ at a near tie.
+	if math.Abs(em.Loss-ep.Loss) > tol*math.Abs(ep.Loss) || em.Count != ep.Count || (dtype == "float64" && em.Correct != ep.Correct) {
+		t.Errorf("Eval %s %+v, plain %+v", impl, em, ep)
 	}
 }

@@ -177,19 +177,12 @@ func TestConvPoolOpRejectsShapes(t *testing.T) {
 	}
 }
 
-// opsCase is a CNN configuration and batch on which ops must equal plain.
-type opsCase struct {
-	name  string
-	cfg   Config // without DType and Impl
-	shape Shape
-	batch *data.Batch
-}
-
-func opsCases() []opsCase {
+// opsCases are CNN configurations and batches on which ops must equal plain.
+func opsCases() []testCase {
 	r := randomData{rand.New(rand.NewPCG(5, 6))}
 	img := Shape{Image: []int{3, 16, 16}, Classes: 10}
 	cnn := CNNConfig{Width: 3, Hidden: 8}
-	return []opsCase{
+	return []testCase{
 		{"small", Config{Kind: "cnn", CNN: cnn}, img, &data.Batch{N: 5, X: r.normals(5 * 3 * 256), Labels: r.ints(5, 10)}},
 		// Chunks of 4, 4 and 2, each a graph of its own.
 		{"chunked", Config{Kind: "cnn", CNN: cnn, Chunk: 4}, img, &data.Batch{N: 10, X: r.normals(10 * 3 * 256), Labels: r.ints(10, 10)}},
@@ -199,9 +192,8 @@ func opsCases() []opsCase {
 }
 
 // TestOpsMatchesPlain checks that impl ops computes the plain graph's loss,
-// gradient and Eval at a random point, in float64 (rel err < 1e-9) and
-// float32 (< 1e-4). The plain reference always runs the whole batch at
-// once, so the chunked case also checks that ops chunks exactly.
+// gradient and Eval (see matchesPlain). The plain reference runs the whole
+// batch at once, so the chunked case also checks that ops chunks exactly.
 func TestOpsMatchesPlain(t *testing.T) {
 	rng := rand.New(rand.NewPCG(8, 9))
 	for _, c := range opsCases() {
@@ -209,61 +201,7 @@ func TestOpsMatchesPlain(t *testing.T) {
 			dtype string
 			tol   float64
 		}{{"float64", 1e-9}, {"float32", 1e-4}} {
-			t.Run(c.name+"/"+dt.dtype, func(t *testing.T) {
-				cfg := c.cfg
-				cfg.DType, cfg.Impl = dt.dtype, "ops"
-				ops, err := New(cfg, c.shape, 21)
-				if err != nil {
-					t.Fatal(err)
-				}
-				cfg.Impl, cfg.Chunk = "plain", 0
-				plain, err := New(cfg, c.shape, 21)
-				if err != nil {
-					t.Fatal(err)
-				}
-				w, w2 := make([]float64, plain.NumParams()), make([]float64, ops.NumParams())
-				plain.Params(w)
-				ops.Params(w2)
-				if relErr(w2, w) != 0 {
-					t.Fatal("ops and plain initialise differently")
-				}
-				for i := range w {
-					w[i] += 0.03 * rng.NormFloat64() // biases off zero
-				}
-				plain.SetParams(w)
-				ops.SetParams(w)
-				gp, go_ := make([]float64, len(w)), make([]float64, len(w))
-				lp, err := plain.Grad(c.batch, gp)
-				if err != nil {
-					t.Fatal(err)
-				}
-				// Twice: the second step runs on reused buffers.
-				for range 2 {
-					lo, err := ops.Grad(c.batch, go_)
-					if err != nil {
-						t.Fatal(err)
-					}
-					if math.Abs(lo-lp) > dt.tol*math.Abs(lp) {
-						t.Errorf("loss ops %.15g, plain %.15g", lo, lp)
-					}
-					if e := relErr(go_, gp); e > dt.tol {
-						t.Errorf("gradient rel err %.3g > %g (worst at %s)", e, dt.tol, paramAt(ops, worstIndex(go_, gp)))
-					}
-				}
-				ep, err := plain.Eval(c.batch)
-				if err != nil {
-					t.Fatal(err)
-				}
-				eo, err := ops.Eval(c.batch)
-				if err != nil {
-					t.Fatal(err)
-				}
-				// float32 argmaxes may differ at a near tie, as in
-				// TestFusedMatchesPlain.
-				if math.Abs(eo.Loss-ep.Loss) > dt.tol*math.Abs(ep.Loss) || eo.Count != ep.Count || (dt.dtype == "float64" && eo.Correct != ep.Correct) {
-					t.Errorf("Eval ops %+v, plain %+v", eo, ep)
-				}
-			})
+			t.Run(c.name+"/"+dt.dtype, func(t *testing.T) { matchesPlain(t, c, "ops", dt.dtype, dt.tol, rng) })
 		}
 	}
 }
