@@ -42,7 +42,7 @@ func main() {
 	plain := flag.Bool("plain", false, "also time the plain Gorgonia graph (slow)")
 	ops := flag.Bool("ops", false, "also time the Gorgonia graph with custom ops (cnn only)")
 	hvp := flag.Bool("hvp", true, "measure HVP cost / gradient cost (CNN, float64, batch 512)")
-	replicas := flag.Bool("replicas", true, "measure CNN replica-steps per second for 1 and 2 replicas")
+	replicas := flag.Bool("replicas", true, "measure CNN and transformer replica-steps per second for 1 and 2 replicas")
 	flag.Parse()
 	log.SetFlags(0)
 	if *child != "" {

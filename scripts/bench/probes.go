@@ -46,11 +46,24 @@ func hvpRatio(w io.Writer, rounds int) error {
 	return nil
 }
 
-// replicaThroughput runs 1 and then 2 independent CNN replicas (float32,
-// batch 128), each in its own goroutine, for a fixed time, alternately, and
-// prints the median total replica-steps per second.
+// replicaThroughput runs, for the CNN and the transformer, 1 and then 2
+// independent replicas (float32, the benchmark batch), each in its own
+// goroutine, for a fixed time, alternately, and prints the median total
+// replica-steps per second.
 func replicaThroughput(w io.Writer, rounds int) error {
-	bm, _ := findModel("cnn")
+	for _, name := range []string{"cnn", "transformer"} {
+		if err := replicaRates(w, name, rounds); err != nil {
+			return fmt.Errorf("%s replicas: %w", name, err)
+		}
+	}
+	return nil
+}
+
+func replicaRates(w io.Writer, name string, rounds int) error {
+	bm, err := findModel(name)
+	if err != nil {
+		return err
+	}
 	var reps []*stepper
 	for i := range 2 {
 		s, err := newStepper(bm, "fused", "float32", bm.n, uint64(10+i))
@@ -91,7 +104,7 @@ func replicaThroughput(w io.Writer, rounds int) error {
 			rate[k] = append(rate[k], float64(steps.Load())/time.Since(t0).Seconds())
 		}
 	}
-	fmt.Fprintf(w, "CNN replicas (float32, batch 128): 1 replica %.1f replica-steps/s, 2 concurrent replicas %.1f replica-steps/s (medians of %d)\n",
-		median(rate[1]), median(rate[2]), rounds)
+	fmt.Fprintf(w, "%s replicas (float32, batch %d): 1 replica %.1f replica-steps/s, 2 concurrent replicas %.1f replica-steps/s (medians of %d)\n",
+		name, bm.n, median(rate[1]), median(rate[2]), rounds)
 	return nil
 }
