@@ -18,21 +18,35 @@ type ScanPoint struct {
 // are shared by all directions, so the median is a curve-level statistic of
 // each resample).
 func DiffusiveRate(eta float64, cls []Classification, level float64) (ScanPoint, error) {
+	use := make([]bool, len(cls))
+	for i, c := range cls {
+		use[i] = c.Class == Diffusive
+	}
+	p, err := MedianRate(eta, cls, use, level)
+	if err != nil {
+		return p, fmt.Errorf("diffusive rate: %w", err)
+	}
+	return p, nil
+}
+
+// MedianRate is DiffusiveRate over the directions i with use[i], whatever
+// their class.
+func MedianRate(eta float64, cls []Classification, use []bool, level float64) (ScanPoint, error) {
 	var est []float64
 	var boot [][]float64
-	for _, c := range cls {
-		if c.Class == Diffusive {
+	for i, c := range cls {
+		if use[i] {
 			est = append(est, c.LateSlope.Est)
 			boot = append(boot, c.SlopeBoot)
 		}
 	}
 	if len(est) == 0 {
-		return ScanPoint{}, fmt.Errorf("diffusive rate at eta %g: no diffusive direction", eta)
+		return ScanPoint{}, fmt.Errorf("eta %g: no direction to take the median over", eta)
 	}
 	nb := len(boot[0])
 	for _, b := range boot {
 		if len(b) != nb || nb == 0 {
-			return ScanPoint{}, fmt.Errorf("diffusive rate at eta %g: directions have different or no bootstrap resamples", eta)
+			return ScanPoint{}, fmt.Errorf("eta %g: directions have different or no bootstrap resamples", eta)
 		}
 	}
 	med := make([]float64, nb)

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/sgdyn/sgdyn/analysis"
 	"github.com/sgdyn/sgdyn/internal/atomicfile"
@@ -129,6 +130,12 @@ type MSD struct {
 
 // Scan is a learning-rate scan over ensembles that differ only in eta.
 type Scan struct {
+	// Basis says which directions each point is the median late slope of:
+	// "diffusive" (the directions classified diffusive), or, when fewer
+	// than two ensembles have any, "bulk" (the random nearly flat
+	// directions, whatever their class), whose growth per step the theory
+	// also puts at eta^2 c once it is linear.
+	Basis  string
 	Points []analysis.ScanPoint
 	Fit    *analysis.ScanFit
 	Names  []string
@@ -395,15 +402,36 @@ func buildScan(ens []*Ensemble, level float64) *Scan {
 		return nil
 	}
 	sort.Slice(best, func(i, j int) bool { return best[i].Manifest.LR < best[j].Manifest.LR })
-	s := &Scan{}
+	s := &Scan{Basis: "diffusive"}
+	var skipped []string
 	for _, e := range best {
 		p, err := analysis.DiffusiveRate(e.Manifest.LR, e.Classes, level)
 		if err != nil {
-			s.Note = fmt.Sprintf("learning-rate scan: %s has no diffusive direction, left out", e.Name)
+			skipped = append(skipped, e.Name)
 			continue
 		}
 		s.Points = append(s.Points, p)
 		s.Names = append(s.Names, e.Name)
+	}
+	if len(skipped) > 0 {
+		s.Note = fmt.Sprintf("learning-rate scan: no diffusive direction in %s", strings.Join(skipped, ", "))
+	}
+	if len(s.Points) < 2 {
+		bulk := &Scan{Basis: "bulk"}
+		for _, e := range best {
+			use := make([]bool, len(e.Classes))
+			for i, d := range e.Directions {
+				use[i] = strings.HasPrefix(d.Source, "bulk-") && d.Class != string(analysis.Null)
+			}
+			if p, err := analysis.MedianRate(e.Manifest.LR, e.Classes, use, level); err == nil {
+				bulk.Points = append(bulk.Points, p)
+				bulk.Names = append(bulk.Names, e.Name)
+			}
+		}
+		if len(bulk.Points) >= 2 {
+			bulk.Note = s.Note + "; the scan uses the median late slope of the bulk directions instead, whatever their class"
+			s = bulk
+		}
 	}
 	if len(s.Points) >= 2 {
 		if fit, err := analysis.FitScan(s.Points, level); err == nil {

@@ -331,9 +331,9 @@ func scanFigure(s *Scan, dir string, fd *figureData) (*Figure, error) {
 		return nil, nil
 	}
 	p := plot.New()
-	p.Title.Text = "Diffusive growth rate vs learning rate"
+	p.Title.Text = "Variance growth rate vs learning rate"
 	p.X.Label.Text = "learning rate eta"
-	p.Y.Label.Text = "variance growth (median over diffusive directions)"
+	p.Y.Label.Text = "late slope (median over " + s.Basis + " directions)"
 	logAxes(p, true, true)
 	perStep, perTau := errPoints{}, errPoints{}
 	for _, pt := range s.Points {
@@ -370,7 +370,7 @@ func scanFigure(s *Scan, dir string, fd *figureData) (*Figure, error) {
 		}
 	}
 	p.Legend.Top, p.Legend.Left = true, true
-	f := &Figure{Name: "lrscan", Title: "Learning-rate scan", Caption: "Late-time variance growth of the diffusive directions per step and per unit of tau = eta t, with bootstrap intervals and weighted log-log fits (dashed)."}
+	f := &Figure{Name: "lrscan", Title: "Learning-rate scan", Caption: "Median late-time variance growth of the " + s.Basis + " directions per step and per unit of tau = eta t, with bootstrap intervals and weighted log-log fits (dashed)."}
 	return f, save(p, dir, f.Name)
 }
 

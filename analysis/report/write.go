@@ -201,7 +201,7 @@ func summary(r *Report, p *Ensemble) map[string]any {
 		for i, p := range sc.Points {
 			pts = append(pts, map[string]any{"ensemble": sc.Names[i], "eta": p.Eta, "rate": num(p.Rate.Est), "rate_ci": ci(p.Rate)})
 		}
-		ls := map[string]any{"points": pts, "theory_per_step": 2, "theory_per_tau": 1}
+		ls := map[string]any{"basis": sc.Basis, "points": pts, "theory_per_step": 2, "theory_per_tau": 1}
 		if sc.Fit != nil {
 			ls["per_step_slope"], ls["per_step_slope_ci"] = num(sc.Fit.PerStep.Slope.Est), ci(sc.Fit.PerStep.Slope)
 			ls["per_tau_slope"], ls["per_tau_slope_ci"] = num(sc.Fit.PerTau.Slope.Est), ci(sc.Fit.PerTau.Slope)
@@ -282,7 +282,7 @@ training lr {{.Config.SGD.LR}}, batch {{.Config.SGD.Batch}}, {{.Config.SGD.Steps
 {{range .Directions}}<tr><td>{{.Index}}</td><td class="l">{{.Source}}</td><td>{{f .Lambda}}</td><td>{{f .C}}</td><td>{{f .S2}}</td><td class="l {{.Class}}">{{.Class}}{{if .HeavyTail}} (heavy tail){{end}}</td><td>{{f .LateSlope}}</td><td>{{ci .LateSlopeCI}}</td><td>{{f .LogLogSlope}}</td><td>{{f .VarFinal}}</td><td>{{ci .VarFinalCI}}</td><td>{{f .PredDiscrete}}</td><td>{{f .PredLangevin}}</td><td>{{f .FlatSlope}}</td><td class="l">{{.Reason}}</td></tr>{{end}}</table>
 {{end}}
 {{with .Scan}}<h2>Learning-rate scan</h2>
-{{with .Fit}}<p>Diffusive growth per step vs eta: log-log slope {{g .PerStep.Slope.Est}} [{{g .PerStep.Slope.Lo}}, {{g .PerStep.Slope.Hi}}] (theory 2); per unit tau = eta t: {{g .PerTau.Slope.Est}} [{{g .PerTau.Slope.Lo}}, {{g .PerTau.Slope.Hi}}] (theory 1).</p>{{end}}
+{{$basis := .Basis}}{{with .Fit}}<p>Median late slope of the {{$basis}} directions, per step, vs eta: log-log slope {{g .PerStep.Slope.Est}} [{{g .PerStep.Slope.Lo}}, {{g .PerStep.Slope.Hi}}] (theory 2); per unit tau = eta t: {{g .PerTau.Slope.Est}} [{{g .PerTau.Slope.Lo}}, {{g .PerTau.Slope.Hi}}] (theory 1).</p>{{end}}
 {{range index $.Figures "scan"}}<figure><img src="figures/{{.Name}}.png" alt="{{.Title}}"><figcaption>{{.Caption}}</figcaption></figure>{{end}}{{end}}
 {{with .MSD}}<h2>Single-run MSD (training trajectory)</h2>
 <p>Steps {{.FirstStep}} to {{.FirstStep}} + {{.Steps}}, logged every {{.LogEvery}}.</p>
@@ -352,8 +352,8 @@ func markdown(pg *page) string {
 		b.WriteString("\n")
 	}
 	if sc := r.Scan; sc != nil && sc.Fit != nil {
-		fmt.Fprintf(&b, "## Learning-rate scan\n\nPer step: slope %s [%s, %s] (theory 2); per unit tau: %s [%s, %s] (theory 1).\n\n",
-			g4(sc.Fit.PerStep.Slope.Est), g4(sc.Fit.PerStep.Slope.Lo), g4(sc.Fit.PerStep.Slope.Hi),
+		fmt.Fprintf(&b, "## Learning-rate scan\n\nMedian late slope of the %s directions vs eta, per step: log-log slope %s [%s, %s] (theory 2); per unit tau: %s [%s, %s] (theory 1).\n\n",
+			sc.Basis, g4(sc.Fit.PerStep.Slope.Est), g4(sc.Fit.PerStep.Slope.Lo), g4(sc.Fit.PerStep.Slope.Hi),
 			g4(sc.Fit.PerTau.Slope.Est), g4(sc.Fit.PerTau.Slope.Lo), g4(sc.Fit.PerTau.Slope.Hi))
 		figs("scan")
 	}
