@@ -3,8 +3,8 @@
 // flat-parameter interface. Each network exists as hand-written forward and
 // backward kernels ("fused", the default, see fused.go) and as a plain
 // Gorgonia graph ("plain", the reference the kernels are tested against);
-// the CNN also as a Gorgonia graph whose slow stages are custom Gorgonia
-// ops over the same kernels ("ops", see ops.go).
+// the CNN and the transformer also as Gorgonia graphs whose slow stages are
+// custom Gorgonia ops over the same kernels ("ops", see ops.go).
 //
 // Probes and ensembles see a model only as a point w in R^P: they read and
 // write the parameters as one []float64 and ask for the gradient of the mean
@@ -72,7 +72,8 @@ type Config struct {
 	// runs hand-written forward and backward kernels that reuse their
 	// buffers and use every core; "plain" runs the straightforward Gorgonia
 	// graph, kept as the reference the fused kernels are tested against;
-	// "ops" (cnn only) runs a Gorgonia graph whose conv stages are custom
+	// "ops" (cnn and transformer) runs a Gorgonia graph whose slow stages
+	// (conv stages; LayerNorm, attention, GELU; dense layers) are custom
 	// ops over the fused kernels (see ops.go). All compute the same
 	// function of the same parameters.
 	Impl string `yaml:"impl,omitempty" json:"impl,omitempty"`
@@ -175,8 +176,8 @@ func (c Config) Validate() error {
 	if c.Impl != "fused" && c.Impl != "plain" && c.Impl != "ops" {
 		return fmt.Errorf("model impl %q: want fused, plain or ops", c.Impl)
 	}
-	if c.Impl == "ops" && c.Kind != "cnn" {
-		return fmt.Errorf("model impl ops exists only for kind cnn, not %s (use fused or plain)", c.Kind)
+	if c.Impl == "ops" && c.Kind != "cnn" && c.Kind != "transformer" {
+		return fmt.Errorf("model impl ops exists only for kinds cnn and transformer, not %s (use fused or plain)", c.Kind)
 	}
 	if c.Chunk < 1 {
 		return fmt.Errorf("model chunk %d: must be positive", c.Chunk)

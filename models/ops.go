@@ -24,6 +24,20 @@ import (
 // until the next step: Gorgonia's Reshape, for one, reshapes a register it
 // may overwrite in place. opsOutput restores the shape on every call.
 
+// newOpsModel builds the custom-op Gorgonia graph of a ("impl: ops"): the
+// CNN's (ops_cnn.go) or the transformer's (ops_transformer.go).
+// Config.Validate rejects impl ops for other kinds, since silently running
+// the plain graph instead would misreport what was run.
+func newOpsModel(a arch, dtype string, chunk int, seed uint64) (Model, error) {
+	switch a := a.(type) {
+	case *cnn:
+		return newGraphModel(opsCNN{a}, dtype, chunk, seed)
+	case *transformer:
+		return newGraphModel(opsTransformer{a}, dtype, chunk, seed)
+	}
+	return nil, fmt.Errorf("impl ops: no custom-op graph for %T (only cnn and transformer have one)", a)
+}
+
 // opsType is the Gorgonia type of a tensor of dims dimensions whose element
 // type is the op's type variable a, shared by all its operands.
 func opsType(dims int) hm.Type {

@@ -1,6 +1,10 @@
 package models
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/sgdyn/sgdyn/data"
+)
 
 // The default CNN step (batch 128, float32, 3x32x32, 10 classes) in the
 // other two implementations, to set beside BenchmarkCNNStep (fused):
@@ -20,13 +24,39 @@ func BenchmarkCNNStepPlain(b *testing.B) {
 // it also holds the first step's graph compilation and buffer allocation,
 // divided by b.N.
 func BenchmarkCNNStepWarm(b *testing.B) {
+	benchmarkStepWarm(b, Config{Kind: "cnn"}, Shape{Image: []int{3, 32, 32}, Classes: 10}, benchBatch(128, 3072, 10, 0))
+}
+
+// The default transformer step (batch 32 of context 64, float32, vocabulary
+// 65) in the other two implementations, beside BenchmarkTransformerStep
+// (fused):
+//
+//	go test ./models -run '^$' -bench TransformerStep -benchtime 10x -count 3
+
+func BenchmarkTransformerStepOps(b *testing.B) {
+	benchmarkStep(b, Config{Kind: "transformer", Impl: "ops"}, Shape{Vocab: 65}, benchBatch(32, 0, 65, 64))
+}
+
+func BenchmarkTransformerStepPlain(b *testing.B) {
+	benchmarkStep(b, Config{Kind: "transformer", Impl: "plain"}, Shape{Vocab: 65}, benchBatch(32, 0, 65, 64))
+}
+
+// BenchmarkTransformerStepWarm is BenchmarkCNNStepWarm for the transformer.
+func BenchmarkTransformerStepWarm(b *testing.B) {
+	benchmarkStepWarm(b, Config{Kind: "transformer"}, Shape{Vocab: 65}, benchBatch(32, 0, 65, 64))
+}
+
+// benchmarkStepWarm times the training step of cfg in each implementation
+// after one untimed step.
+func benchmarkStepWarm(b *testing.B, cfg Config, s Shape, batch *data.Batch) {
 	for _, impl := range []string{"fused", "ops", "plain"} {
 		b.Run(impl, func(b *testing.B) {
-			m, err := New(Config{Kind: "cnn", Impl: impl}, Shape{Image: []int{3, 32, 32}, Classes: 10}, 1)
+			c := cfg
+			c.Impl = impl
+			m, err := New(c, s, 1)
 			if err != nil {
 				b.Fatal(err)
 			}
-			batch := benchBatch(128, 3072, 10, 0)
 			w := make([]float64, m.NumParams())
 			g := make([]float64, m.NumParams())
 			m.Params(w)

@@ -8,17 +8,6 @@ import (
 	"gorgonia.org/tensor"
 )
 
-// newOpsModel builds the custom-op Gorgonia graph of a ("impl: ops"). Only
-// the CNN has one: Config.Validate rejects impl ops for other kinds, since
-// silently running the plain graph instead would misreport what was run.
-func newOpsModel(a arch, dtype string, chunk int, seed uint64) (Model, error) {
-	c, ok := a.(*cnn)
-	if !ok {
-		return nil, fmt.Errorf("impl ops: no custom-op graph for %T (only cnn has one)", a)
-	}
-	return newGraphModel(opsCNN{c}, dtype, chunk, seed)
-}
-
 // opsCNN is the cnn architecture with each conv stage one convPoolOp. Its
 // parameters, their layout and initialisation are cnn's (params and
 // classifier are promoted), so it computes the same function as the plain

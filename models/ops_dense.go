@@ -89,26 +89,32 @@ func (op denseOp[T]) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	return d.outShape(), nil
 }
 
+// forwardOperands checks the forward pass's inputs (x, weight, bias) and
+// returns their data and that of the layer's output buffer.
+func (d *denseLayer[T]) forwardOperands(op G.Op, vals []G.Value) (x, w, b, y []T, err error) {
+	if len(vals) != 3 {
+		return nil, nil, nil, nil, fmt.Errorf("%v: want 3 inputs, got %d", op, len(vals))
+	}
+	if x, err = opsData[T](vals[0], d.m*d.in, d.name+" input"); err != nil {
+		return nil, nil, nil, nil, err
+	}
+	if w, err = opsData[T](vals[1], d.in*d.out, d.name+" weight"); err != nil {
+		return nil, nil, nil, nil, err
+	}
+	if b, err = opsData[T](vals[2], d.out, d.name+" bias"); err != nil {
+		return nil, nil, nil, nil, err
+	}
+	if y, err = opsOutput[T](d.y, d.outShape()); err != nil {
+		return nil, nil, nil, nil, fmt.Errorf("%s: %w", d.name, err)
+	}
+	return x, w, b, y, nil
+}
+
 func (op denseOp[T]) Do(vals ...G.Value) (G.Value, error) {
 	d := op.d
-	if len(vals) != 3 {
-		return nil, fmt.Errorf("%v: want 3 inputs, got %d", op, len(vals))
-	}
-	x, err := opsData[T](vals[0], d.m*d.in, d.name+" input")
+	x, w, b, y, err := d.forwardOperands(op, vals)
 	if err != nil {
 		return nil, err
-	}
-	w, err := opsData[T](vals[1], d.in*d.out, d.name+" weight")
-	if err != nil {
-		return nil, err
-	}
-	b, err := opsData[T](vals[2], d.out, d.name+" bias")
-	if err != nil {
-		return nil, err
-	}
-	y, err := opsOutput[T](d.y, d.outShape())
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", d.name, err)
 	}
 	denseForward(x, d.m, d.in, w, b, d.out, y)
 	if d.relu {

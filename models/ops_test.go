@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
+	"strings"
 	"testing"
 
 	G "gorgonia.org/gorgonia"
@@ -217,11 +218,20 @@ func worstIndex(a, b []float64) int {
 	return worst
 }
 
-// TestOpsConfig checks that impl ops is accepted for the CNN and refused,
-// with an error naming it, for the other kinds.
+// TestOpsConfig checks that impl ops is accepted for the CNN and the
+// transformer and refused, with an error naming it, for the other kinds.
 func TestOpsConfig(t *testing.T) {
 	if _, err := New(Config{Kind: "cnn", Impl: "ops", CNN: CNNConfig{Width: 2, Hidden: 3}}, Shape{Image: []int{3, 8, 8}, Classes: 2}, 1); err != nil {
 		t.Errorf("cnn with impl ops: %v", err)
+	}
+	if _, err := New(Config{Kind: "transformer", Impl: "ops", Transformer: TransformerConfig{Layers: 1, Width: 4, Heads: 2, Context: 3}}, Shape{Vocab: 4}, 1); err != nil {
+		t.Errorf("transformer with impl ops: %v", err)
+	}
+	for _, kind := range []string{"mlp", "linreg"} {
+		err := Config{Kind: kind, Impl: "ops"}.WithDefaults().Validate()
+		if err == nil || !strings.Contains(err.Error(), "impl ops") {
+			t.Errorf("%s with impl ops: Validate gave %v, want an error about impl ops", kind, err)
+		}
 	}
 	if _, err := New(Config{Kind: "mlp", Impl: "ops"}, Shape{Inputs: 3, Classes: 2}, 1); err == nil {
 		t.Error("mlp with impl ops succeeded, want an error")
@@ -246,6 +256,23 @@ func TestOpsStepAllocations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	perStep := warmStepAllocations(t, m, b)
+	// What remains is Gorgonia's loss nodes over (n, classes), the tape
+	// machine's per-run goroutine and channels and gemm's pooled scratch,
+	// ~30 KB here. Every buffer an op reuses is larger than the limit
+	// except the biases', the output layer's and the first stage's weight
+	// gradient: re-allocating any of the others on every step fails.
+	const limit = 64 << 10
+	t.Logf("%d bytes per step (limit %d)", perStep, limit)
+	if perStep > limit {
+		t.Errorf("a warm step allocates %d bytes, want < %d", perStep, limit)
+	}
+}
+
+// warmStepAllocations returns the bytes m allocates per gradient step on b
+// once warm (two steps in), averaged over five steps.
+func warmStepAllocations(t *testing.T, m Model, b *data.Batch) uint64 {
+	t.Helper()
 	g := make([]float64, m.NumParams())
 	step := func() {
 		if _, err := m.Grad(b, g); err != nil {
@@ -261,15 +288,5 @@ func TestOpsStepAllocations(t *testing.T) {
 		step()
 	}
 	runtime.ReadMemStats(&after)
-	perStep := (after.TotalAlloc - before.TotalAlloc) / steps
-	// What remains is Gorgonia's loss nodes over (n, classes), the tape
-	// machine's per-run goroutine and channels and gemm's pooled scratch,
-	// ~30 KB here. Every buffer an op reuses is larger than the limit
-	// except the biases', the output layer's and the first stage's weight
-	// gradient: re-allocating any of the others on every step fails.
-	const limit = 64 << 10
-	t.Logf("%d bytes per step (limit %d)", perStep, limit)
-	if perStep > limit {
-		t.Errorf("a warm step allocates %d bytes, want < %d", perStep, limit)
-	}
+	return (after.TotalAlloc - before.TotalAlloc) / steps
 }

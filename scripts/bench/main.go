@@ -40,7 +40,7 @@ func main() {
 	python := flag.String("python", "/usr/bin/python3", "Python with Debian's python3-torch")
 	torchLib := flag.String("torch-lib", "", "directory prepended to PyTorch's LD_LIBRARY_PATH, e.g. an unpacked libopenblas0-pthread to replace the reference BLAS")
 	plain := flag.Bool("plain", false, "also time the plain Gorgonia graph (slow)")
-	ops := flag.Bool("ops", false, "also time the Gorgonia graph with custom ops (cnn only)")
+	ops := flag.Bool("ops", false, "also time the Gorgonia graph with custom ops (cnn and transformer)")
 	hvp := flag.Bool("hvp", true, "measure HVP cost / gradient cost (CNN, float64, batch 512)")
 	replicas := flag.Bool("replicas", true, "measure CNN and transformer replica-steps per second for 1 and 2 replicas")
 	flag.Parse()
@@ -70,7 +70,7 @@ func main() {
 		if *plain {
 			sides = append(sides, side{label: "plain", cmd: goChild(name, "plain")})
 		}
-		if *ops && name == "cnn" {
+		if *ops && (name == "cnn" || name == "transformer") {
 			sides = append(sides, side{label: "ops", cmd: goChild(name, "ops")})
 		}
 		if err := compare(sides, *rounds, *turn, *pause); err != nil {

@@ -1,0 +1,345 @@
+package models
+
+import (
+	"fmt"
+	"hash"
+
+	"github.com/chewxy/hm"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// layerNormStage is a LayerNorm of a fixed m rows of width d as Gorgonia
+// ops over layerNormForward/layerNormBackward. Gorgonia's own composition
+// (layers.go: Mean, BroadcastSub, Square, Mean, Add, Sqrt, BroadcastDiv,
+// BroadcastMul, BroadcastAdd) is nine nodes, each allocating its output and
+// gradient on every step. The forward op keeps xhat and 1/std for the
+// gradient ops, which share this struct.
+type layerNormStage[T float] struct {
+	name       string // the parameter prefix, e.g. "block0.ln1"
+	m, d       int
+	parts      int
+	xhat, rstd []T
+	y          *tensor.Dense
+	dx, dg, db *tensor.Dense
+	scratch    [][]T // per part: 2d of discarded gain and bias gradients (dx op)
+}
+
+func newLayerNormStage[T float](name string, m, d, parts int) *layerNormStage[T] {
+	return &layerNormStage[T]{name: name, m: m, d: d, parts: max(1, parts),
+		xhat: make([]T, m*d), rstd: make([]T, m), y: opsBuffer[T](m, d)}
+}
+
+// layerNormParts is how many goroutines a LayerNorm of m rows of d uses.
+func layerNormParts(m, d, procs int) int { return opsWorkers(m, 10*d, procs) }
+
+func (l *layerNormStage[T]) rowShape() tensor.Shape { return tensor.Shape{l.m, l.d} }
+func (l *layerNormStage[T]) vecShape() tensor.Shape { return tensor.Shape{l.d} }
+
+func (l *layerNormStage[T]) allocGrad() {
+	if l.dx != nil {
+		return
+	}
+	l.dx = opsBuffer[T](l.m, l.d)
+	l.dg = opsBuffer[T](l.d)
+	l.db = opsBuffer[T](l.d)
+	for range l.parts {
+		l.scratch = append(l.scratch, make([]T, 2*l.d))
+	}
+}
+
+// layerNormOp is y = gain * (x - mean) / std + bias row by row, for x (m,
+// d), gain (d) and bias (d).
+type layerNormOp[T float] struct{ l *layerNormStage[T] }
+
+var _ G.SDOp = layerNormOp[float32]{}
+
+func (op layerNormOp[T]) Arity() int { return 3 }
+
+func (op layerNormOp[T]) Type() hm.Type {
+	return hm.NewFnType(opsType(2), opsType(1), opsType(1), opsType(2))
+}
+
+func (op layerNormOp[T]) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
+	l := op.l
+	if err := opsCheckShapes(op, in, l.rowShape(), l.vecShape(), l.vecShape()); err != nil {
+		return nil, err
+	}
+	return l.rowShape(), nil
+}
+
+func (op layerNormOp[T]) Do(vals ...G.Value) (G.Value, error) {
+	l := op.l
+	if len(vals) != 3 {
+		return nil, fmt.Errorf("%v: want 3 inputs, got %d", op, len(vals))
+	}
+	x, err := opsData[T](vals[0], l.m*l.d, l.name+" input")
+	if err != nil {
+		return nil, err
+	}
+	g, err := opsData[T](vals[1], l.d, l.name+" gain")
+	if err != nil {
+		return nil, err
+	}
+	b, err := opsData[T](vals[2], l.d, l.name+" bias")
+	if err != nil {
+		return nil, err
+	}
+	y, err := opsOutput[T](l.y, l.rowShape())
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", l.name, err)
+	}
+	d := l.d
+	opsParallel(l.m, l.parts, func(_, lo, hi int) {
+		layerNormForward(x[lo*d:hi*d], hi-lo, d, g, b, l.xhat[lo*d:hi*d], l.rstd[lo:hi], y[lo*d:hi*d])
+	})
+	return l.y, nil
+}
+
+func (op layerNormOp[T]) ReturnsPtr() bool      { return false }
+func (op layerNormOp[T]) CallsExtern() bool     { return false }
+func (op layerNormOp[T]) OverwritesInput() int  { return -1 }
+func (op layerNormOp[T]) WriteHash(h hash.Hash) { fmt.Fprint(h, op.String()) }
+func (op layerNormOp[T]) Hashcode() uint32      { return opsHash(op) }
+
+func (op layerNormOp[T]) String() string {
+	return fmt.Sprintf("LayerNorm[%s]{%d, %d}", op.l.name, op.l.m, op.l.d)
+}
+
+func (op layerNormOp[T]) DiffWRT(int) []bool { return []bool{true, true, true} }
+
+func (op layerNormOp[T]) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
+	if len(inputs) != 3 {
+		return nil, fmt.Errorf("%v: want 3 inputs, got %d", op, len(inputs))
+	}
+	op.l.allocGrad()
+	grads := make(G.Nodes, 3)
+	for wrt := range grads {
+		g, err := G.ApplyOp(layerNormGradOp[T]{op.l, wrt}, inputs[1], grad)
+		if err != nil {
+			return nil, fmt.Errorf("%v gradient %d: %w", op, wrt, err)
+		}
+		grads[wrt] = g
+	}
+	return grads, nil
+}
+
+// layerNormGradOp is the gradient of a LayerNorm with respect to operand
+// wrt (0 input, 1 gain, 2 bias), given the gain and the output gradient,
+// from the xhat and 1/std the forward op kept on this step.
+type layerNormGradOp[T float] struct {
+	l   *layerNormStage[T]
+	wrt int
+}
+
+func (op layerNormGradOp[T]) Arity() int { return 2 }
+
+func (op layerNormGradOp[T]) shape() tensor.Shape {
+	if op.wrt == 0 {
+		return op.l.rowShape()
+	}
+	return op.l.vecShape()
+}
+
+func (op layerNormGradOp[T]) Type() hm.Type {
+	return hm.NewFnType(opsType(1), opsType(2), opsType(len(op.shape())))
+}
+
+func (op layerNormGradOp[T]) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
+	if err := opsCheckShapes(op, in, op.l.vecShape(), op.l.rowShape()); err != nil {
+		return nil, err
+	}
+	return op.shape(), nil
+}
+
+func (op layerNormGradOp[T]) Do(vals ...G.Value) (G.Value, error) {
+	l := op.l
+	if len(vals) != 2 {
+		return nil, fmt.Errorf("%v: want 2 inputs, got %d", op, len(vals))
+	}
+	dy, err := opsData[T](vals[1], l.m*l.d, l.name+" output gradient")
+	if err != nil {
+		return nil, err
+	}
+	d := l.d
+	switch op.wrt {
+	case 0:
+		g, err := opsData[T](vals[0], d, l.name+" gain")
+		if err != nil {
+			return nil, err
+		}
+		dx, err := opsOutput[T](l.dx, l.rowShape())
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", l.name, err)
+		}
+		clear(dx)
+		opsParallel(l.m, l.parts, func(part, lo, hi int) {
+			s := l.scratch[part]
+			layerNormBackward(dy[lo*d:hi*d], hi-lo, d, g, l.xhat[lo*d:hi*d], l.rstd[lo:hi], s[:d], s[d:], dx[lo*d:hi*d])
+		})
+		return l.dx, nil
+	case 1:
+		dg, err := opsOutput[T](l.dg, l.vecShape())
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", l.name, err)
+		}
+		clear(dg)
+		for i := 0; i < l.m; i++ {
+			xh, dr := l.xhat[i*d:(i+1)*d], dy[i*d:(i+1)*d]
+			for j, v := range dr {
+				dg[j] += v * xh[j]
+			}
+		}
+		return l.dg, nil
+	default:
+		db, err := opsOutput[T](l.db, l.vecShape())
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", l.name, err)
+		}
+		clear(db)
+		for i := 0; i < l.m; i++ {
+			addTo(db, dy[i*d:(i+1)*d])
+		}
+		return l.db, nil
+	}
+}
+
+func (op layerNormGradOp[T]) ReturnsPtr() bool      { return false }
+func (op layerNormGradOp[T]) CallsExtern() bool     { return false }
+func (op layerNormGradOp[T]) OverwritesInput() int  { return -1 }
+func (op layerNormGradOp[T]) WriteHash(h hash.Hash) { fmt.Fprint(h, op.String()) }
+func (op layerNormGradOp[T]) Hashcode() uint32      { return opsHash(op) }
+
+func (op layerNormGradOp[T]) String() string {
+	return fmt.Sprintf("∂%v/∂%s", layerNormOp[T]{op.l}, []string{"input", "gain", "bias"}[op.wrt])
+}
+
+// geluStage is the tanh-approximation GELU of a fixed (m, k) tensor as
+// Gorgonia ops over geluForward/geluBackward; Gorgonia's composition
+// (layers.go) is seven element-wise nodes. The forward op keeps the tanh
+// for the gradient op.
+type geluStage[T float] struct {
+	name  string
+	m, k  int
+	parts int
+	th    []T
+	y, dx *tensor.Dense
+}
+
+func newGeluStage[T float](name string, m, k, parts int) *geluStage[T] {
+	return &geluStage[T]{name: name, m: m, k: k, parts: max(1, parts), th: make([]T, m*k), y: opsBuffer[T](m, k)}
+}
+
+// geluParts is how many goroutines a GELU of m rows of k uses.
+func geluParts(m, k, procs int) int { return opsWorkers(m, 30*k, procs) }
+
+func (s *geluStage[T]) shape() tensor.Shape { return tensor.Shape{s.m, s.k} }
+
+// geluOp is GELU element-wise.
+type geluOp[T float] struct{ s *geluStage[T] }
+
+var _ G.SDOp = geluOp[float32]{}
+
+func (op geluOp[T]) Arity() int    { return 1 }
+func (op geluOp[T]) Type() hm.Type { return hm.NewFnType(opsType(2), opsType(2)) }
+
+func (op geluOp[T]) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
+	if err := opsCheckShapes(op, in, op.s.shape()); err != nil {
+		return nil, err
+	}
+	return op.s.shape(), nil
+}
+
+func (op geluOp[T]) Do(vals ...G.Value) (G.Value, error) {
+	s := op.s
+	if len(vals) != 1 {
+		return nil, fmt.Errorf("%v: want 1 input, got %d", op, len(vals))
+	}
+	x, err := opsData[T](vals[0], s.m*s.k, s.name+" input")
+	if err != nil {
+		return nil, err
+	}
+	y, err := opsOutput[T](s.y, s.shape())
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", s.name, err)
+	}
+	k := s.k
+	opsParallel(s.m, s.parts, func(_, lo, hi int) {
+		geluForward(x[lo*k:hi*k], y[lo*k:hi*k], s.th[lo*k:hi*k])
+	})
+	return s.y, nil
+}
+
+func (op geluOp[T]) ReturnsPtr() bool      { return false }
+func (op geluOp[T]) CallsExtern() bool     { return false }
+func (op geluOp[T]) OverwritesInput() int  { return -1 }
+func (op geluOp[T]) WriteHash(h hash.Hash) { fmt.Fprint(h, op.String()) }
+func (op geluOp[T]) Hashcode() uint32      { return opsHash(op) }
+
+func (op geluOp[T]) String() string {
+	return fmt.Sprintf("GELU[%s]{%d, %d}", op.s.name, op.s.m, op.s.k)
+}
+
+func (op geluOp[T]) DiffWRT(int) []bool { return []bool{true} }
+
+func (op geluOp[T]) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
+	if len(inputs) != 1 {
+		return nil, fmt.Errorf("%v: want 1 input, got %d", op, len(inputs))
+	}
+	if op.s.dx == nil {
+		op.s.dx = opsBuffer[T](op.s.m, op.s.k)
+	}
+	g, err := G.ApplyOp(geluGradOp[T](op), inputs[0], grad)
+	if err != nil {
+		return nil, fmt.Errorf("%v gradient: %w", op, err)
+	}
+	return G.Nodes{g}, nil
+}
+
+// geluGradOp is the input gradient of a GELU given its input and output
+// gradient, from the tanh the forward op kept on this step.
+type geluGradOp[T float] struct{ s *geluStage[T] }
+
+func (op geluGradOp[T]) Arity() int { return 2 }
+func (op geluGradOp[T]) Type() hm.Type {
+	return hm.NewFnType(opsType(2), opsType(2), opsType(2))
+}
+
+func (op geluGradOp[T]) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
+	if err := opsCheckShapes(op, in, op.s.shape(), op.s.shape()); err != nil {
+		return nil, err
+	}
+	return op.s.shape(), nil
+}
+
+func (op geluGradOp[T]) Do(vals ...G.Value) (G.Value, error) {
+	s := op.s
+	if len(vals) != 2 {
+		return nil, fmt.Errorf("%v: want 2 inputs, got %d", op, len(vals))
+	}
+	x, err := opsData[T](vals[0], s.m*s.k, s.name+" input")
+	if err != nil {
+		return nil, err
+	}
+	dy, err := opsData[T](vals[1], s.m*s.k, s.name+" output gradient")
+	if err != nil {
+		return nil, err
+	}
+	dx, err := opsOutput[T](s.dx, s.shape())
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", s.name, err)
+	}
+	k := s.k
+	opsParallel(s.m, s.parts, func(_, lo, hi int) {
+		copy(dx[lo*k:hi*k], dy[lo*k:hi*k])
+		geluBackward(x[lo*k:hi*k], s.th[lo*k:hi*k], dx[lo*k:hi*k])
+	})
+	return s.dx, nil
+}
+
+func (op geluGradOp[T]) ReturnsPtr() bool      { return false }
+func (op geluGradOp[T]) CallsExtern() bool     { return false }
+func (op geluGradOp[T]) OverwritesInput() int  { return -1 }
+func (op geluGradOp[T]) WriteHash(h hash.Hash) { fmt.Fprint(h, op.String()) }
+func (op geluGradOp[T]) Hashcode() uint32      { return opsHash(op) }
+func (op geluGradOp[T]) String() string        { return fmt.Sprintf("∂%v", geluOp[T](op)) }

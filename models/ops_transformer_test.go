@@ -1,0 +1,284 @@
+package models
+
+import (
+	"math"
+	"math/rand/v2"
+	"runtime"
+	"testing"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+
+	"github.com/sgdyn/sgdyn/data"
+)
+
+// TestLayerNormOpGradient checks the LayerNorm op's gradient ops against
+// finite differences, on one goroutine and split across three.
+func TestLayerNormOpGradient(t *testing.T) {
+	for k, parts := range []int{1, 3} {
+		rng := rand.New(rand.NewPCG(uint64(k), 21))
+		l := newLayerNormStage[float64]("ln", 7, 5, parts)
+		op := layerNormOp[float64]{l}
+		wrt := op.DiffWRT(3)
+		og := newOpsGraph(t, rng, op, wrt, opsOperand{"x", l.rowShape()}, opsOperand{"gain", l.vecShape()}, opsOperand{"bias", l.vecShape()})
+		og.check(t, "layernorm", wrt)
+		l1 := og.run(t)
+		dx1 := append([]float64(nil), l.dx.Data().([]float64)...)
+		if l2 := og.run(t); l1 != l2 || relErr(l.dx.Data().([]float64), dx1) != 0 {
+			t.Errorf("second run differs: loss %g vs %g", l2, l1)
+		}
+	}
+}
+
+// TestGeluOpGradient checks the GELU op's gradient op against finite
+// differences, on one goroutine and split across two.
+func TestGeluOpGradient(t *testing.T) {
+	for k, parts := range []int{1, 2} {
+		rng := rand.New(rand.NewPCG(uint64(k), 22))
+		s := newGeluStage[float64]("gelu", 5, 6, parts)
+		op := geluOp[float64]{s}
+		wrt := op.DiffWRT(1)
+		og := newOpsGraph(t, rng, op, wrt, opsOperand{"x", s.shape()})
+		og.check(t, "gelu", wrt)
+	}
+}
+
+// TestAttnOpGradient checks the attention op's gradient ops (score, q, k
+// and v gradients) against finite differences: one head and several, one
+// goroutine and sequences split across goroutines, including an idle one.
+func TestAttnOpGradient(t *testing.T) {
+	cases := []struct {
+		name                  string
+		n, ctx, heads, d, pts int
+	}{
+		{"one-head", 2, 4, 1, 3, 1},
+		{"heads", 3, 5, 3, 6, 1},
+		{"split", 4, 3, 2, 4, 3}, // parts of 2, 2 and 0 sequences
+	}
+	for k, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(uint64(k), 23))
+			a := newAttnStage[float64]("attn", c.n, c.ctx, c.heads, c.d, c.pts)
+			op := attnOp[float64]{a}
+			wrt := op.DiffWRT(3)
+			s := a.qShape
+			og := newOpsGraph(t, rng, op, wrt, opsOperand{"q", s}, opsOperand{"k", s}, opsOperand{"v", s})
+			og.check(t, c.name, wrt)
+			l1 := og.run(t)
+			dq1 := append([]float64(nil), a.dq.Data().([]float64)...)
+			if l2 := og.run(t); l1 != l2 || relErr(a.dq.Data().([]float64), dq1) != 0 {
+				t.Errorf("second run differs: loss %g vs %g", l2, l1)
+			}
+		})
+	}
+}
+
+// TestAttnOpIsCausal checks that no output position depends on a later
+// one: changing the last position's k and v leaves the other positions'
+// outputs as they were.
+func TestAttnOpIsCausal(t *testing.T) {
+	const n, ctx, heads, d = 2, 4, 2, 4
+	rng := rand.New(rand.NewPCG(1, 24))
+	a := newAttnStage[float64]("attn", n, ctx, heads, d, 1)
+	q, k, v := randn(rng, n*ctx*d), randn(rng, n*ctx*d), randn(rng, n*ctx*d)
+	val := func(x []float64) G.Value { return tensor.New(tensor.WithShape(n*ctx, d), tensor.WithBacking(x)) }
+	run := func() []float64 {
+		out, err := attnOp[float64]{a}.Do(val(q), val(k), val(v))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return append([]float64(nil), out.Data().([]float64)...)
+	}
+	before := run()
+	for s := 0; s < n; s++ {
+		last := (s*ctx + ctx - 1) * d
+		for j := 0; j < d; j++ {
+			k[last+j] += 1
+			v[last+j] -= 2
+		}
+	}
+	after := run()
+	for s := 0; s < n; s++ {
+		for i := 0; i < (ctx-1)*d; i++ {
+			if o := s*ctx*d + i; before[o] != after[o] {
+				t.Fatalf("sequence %d, output %d changed with the last position: %g -> %g", s, i, before[o], after[o])
+			}
+		}
+	}
+}
+
+// TestTransformerOpsRejectShapes checks that the ops refuse operands of the
+// wrong shape when the graph is built.
+func TestTransformerOpsRejectShapes(t *testing.T) {
+	g := G.NewGraph()
+	node := func(name string, s ...int) *G.Node {
+		return G.NewTensor(g, tensor.Float64, len(s), G.WithShape(s...), G.WithName(name))
+	}
+	l := newLayerNormStage[float64]("ln", 6, 4, 1)
+	if _, err := G.ApplyOp(layerNormOp[float64]{l}, node("x", 6, 4), node("g", 5), node("b", 4)); err == nil {
+		t.Error("LayerNorm accepted a gain of 5 for width 4")
+	}
+	a := newAttnStage[float64]("attn", 2, 3, 2, 4, 1)
+	if _, err := G.ApplyOp(attnOp[float64]{a}, node("q", 6, 4), node("k", 6, 4), node("v", 5, 4)); err == nil {
+		t.Error("attention accepted v of 5 rows for 2 sequences of 3")
+	}
+	s := newGeluStage[float64]("gelu", 3, 8, 1)
+	if _, err := G.ApplyOp(geluOp[float64]{s}, node("h", 3, 4)); err == nil {
+		t.Error("GELU accepted (3, 4) for (3, 8)")
+	}
+}
+
+// opsTransformerCases are transformer configurations and batches on which
+// ops must equal plain.
+func opsTransformerCases() []testCase {
+	r := randomData{rand.New(rand.NewPCG(25, 26))}
+	tr := func(layers, width, heads, ctx int) TransformerConfig {
+		return TransformerConfig{Layers: layers, Width: width, Heads: heads, Context: ctx}
+	}
+	batch := func(n, ctx, vocab int) *data.Batch {
+		return &data.Batch{N: n, Tokens: r.ints(n*ctx, vocab), Labels: r.ints(n*ctx, vocab)}
+	}
+	return []testCase{
+		{"tiny", Config{Kind: "transformer", Transformer: tr(1, 4, 1, 3)}, Shape{Vocab: 5}, batch(2, 3, 5)},
+		{"heads", Config{Kind: "transformer", Transformer: tr(2, 8, 2, 5)}, Shape{Vocab: 6}, batch(3, 5, 6)},
+		// Chunks of 3, 3 and 1, each a graph of its own.
+		{"chunked", Config{Kind: "transformer", Transformer: tr(2, 12, 3, 6), Chunk: 3}, Shape{Vocab: 7}, batch(7, 6, 7)},
+		// Large enough that the dense, attention and GELU ops split their
+		// work across goroutines (with GOMAXPROCS >= 2).
+		{"split", Config{Kind: "transformer", Transformer: tr(1, 64, 4, 64)}, Shape{Vocab: 9}, batch(8, 64, 9)},
+	}
+}
+
+// TestOpsTransformerMatchesPlain checks that the ops transformer computes
+// the plain graph's loss, gradient and Eval (see matchesPlain).
+func TestOpsTransformerMatchesPlain(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(4))
+	rng := rand.New(rand.NewPCG(27, 28))
+	for _, c := range opsTransformerCases() {
+		for _, dt := range []struct {
+			dtype string
+			tol   float64
+		}{{"float64", 1e-9}, {"float32", 1e-4}} {
+			t.Run(c.name+"/"+dt.dtype, func(t *testing.T) { matchesPlain(t, c, "ops", dt.dtype, dt.tol, rng) })
+		}
+	}
+}
+
+// TestOpsTransformerStepAllocations checks that, once warm, a training
+// step of the ops transformer allocates far less than its activations and
+// gradients: the custom ops reuse their buffers, and what remains is
+// Gorgonia's machine and its own residual additions.
+func TestOpsTransformerStepAllocations(t *testing.T) {
+	if testing.Short() {
+		t.Skip("allocation count needs a few full steps")
+	}
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
+	const n, ctx, vocab = 8, 32, 20
+	cfg := Config{Kind: "transformer", Impl: "ops", Transformer: TransformerConfig{Layers: 2, Width: 32, Heads: 4, Context: ctx}}
+	r := randomData{rand.New(rand.NewPCG(29, 30))}
+	b := &data.Batch{N: n, Tokens: r.ints(n*ctx, vocab), Labels: r.ints(n*ctx, vocab)}
+	m, err := New(cfg, Shape{Vocab: vocab}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	perStep := warmStepAllocations(t, m, b)
+	// Measured ~42 KB here (float32, m = 256 rows of width d = 32): the
+	// residual additions (Gorgonia's Add nodes) and the tape machine.
+	// Re-allocating any op-owned buffer of (m, d) (32 KB) or larger on
+	// every step fails.
+	const limit = 64 << 10
+	t.Logf("%d bytes per step (limit %d)", perStep, limit)
+	if perStep > limit {
+		t.Errorf("a warm step allocates %d bytes, want < %d", perStep, limit)
+	}
+}
+
+// TestSplitDenseOpGradient checks the split dense op's gradient ops against
+// finite differences, on one goroutine (denseOp's code) and three, with
+// splits that leave the last goroutine fewer rows (5 = 2+2+1 rows of x, 7 =
+// 3+3+1 rows of W).
+func TestSplitDenseOpGradient(t *testing.T) {
+	for k, parts := range []int{1, 3} {
+		rng := rand.New(rand.NewPCG(uint64(k), 32))
+		d := newDenseLayer[float64]("dense", 5, 7, 4, false)
+		op := splitDenseOp[float64]{d, parts}
+		wrt := op.DiffWRT(3)
+		og := newOpsGraph(t, rng, op, wrt, opsOperand{"x", d.inShape()}, opsOperand{"weight", d.weightShape()}, opsOperand{"bias", d.biasShape()})
+		og.check(t, "split dense", wrt)
+	}
+}
+
+// TestEmbedOpGradient checks the embedding op's gradient ops (token and
+// position embeddings) against finite differences, with repeated tokens.
+func TestEmbedOpGradient(t *testing.T) {
+	const n, ctx, vocab, d = 3, 4, 5, 3
+	rng := rand.New(rand.NewPCG(1, 33))
+	e := newEmbedStage[float64](n*ctx, ctx, vocab, d)
+	op := embedOp[float64]{e}
+	wrt := op.DiffWRT(3)
+	og := newOpsGraph(t, rng, op, wrt, opsOperand{"tokens", e.tokensShape()}, opsOperand{"tok", e.tokShape()}, opsOperand{"pos", e.posShape()})
+	onehot := og.data[0]
+	clear(onehot)
+	for r := 0; r < n*ctx; r++ {
+		onehot[r*vocab+rng.IntN(vocab)] = 1
+	}
+	og.check(t, "embedding", wrt)
+}
+
+// TestXentOpGradient checks the cross-entropy op's loss against a direct
+// computation and its gradient op against finite differences, through a
+// graph that scales the loss by 3 so that the incoming gradient is not 1.
+func TestXentOpGradient(t *testing.T) {
+	const m, k = 6, 5
+	rng := rand.New(rand.NewPCG(1, 31))
+	g := G.NewGraph()
+	logits := randn(rng, m*k)
+	onehot := make([]float64, m*k)
+	labels := make([]int, m)
+	for i := range labels {
+		labels[i] = rng.IntN(k)
+		onehot[i*k+labels[i]] = 1
+	}
+	ln := G.NewTensor(g, tensor.Float64, 2, G.WithShape(m, k), G.WithName("logits"),
+		G.WithValue(tensor.New(tensor.WithShape(m, k), tensor.WithBacking(logits))))
+	yn := G.NewTensor(g, tensor.Float64, 2, G.WithShape(m, k), G.WithName("targets"),
+		G.WithValue(tensor.New(tensor.WithShape(m, k), tensor.WithBacking(onehot))))
+	x := newXentStage[float64]("loss", m, k)
+	loss, err := G.ApplyOp(xentOp[float64]{x}, ln, yn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scaled := G.Must(G.Mul(loss, G.NewConstant(3.0)))
+	var lv G.Value
+	G.Read(scaled, &lv)
+	if _, err := G.Grad(scaled, ln); err != nil {
+		t.Fatal(err)
+	}
+	vm := G.NewTapeMachine(g)
+	run := func() float64 {
+		if err := vm.RunAll(); err != nil {
+			t.Fatal(err)
+		}
+		vm.Reset()
+		return lv.Data().(float64)
+	}
+	l := run()
+	var want float64
+	for i, y := range labels {
+		row := logits[i*k : (i+1)*k]
+		var s float64
+		for _, v := range row {
+			s += math.Exp(v)
+		}
+		want += 3 * (math.Log(s) - row[y]) / m
+	}
+	if math.Abs(l-want) > 1e-12*math.Abs(want) {
+		t.Errorf("loss %.15g, want %.15g", l, want)
+	}
+	gv, err := ln.Grad()
+	if err != nil {
+		t.Fatal(err)
+	}
+	grad := append([]float64(nil), gv.Data().([]float64)...)
+	checkFD(t, "cross-entropy logits", logits, run, grad)
+}
