@@ -1,8 +1,5 @@
-//go:build cgo
+//go:build openblas
 
-// Package openblas binds OpenBLAS's cblas_sgemm and cblas_dgemm through
-// cgo for internal/gemm's openblas build tag (a package of its own because
-// a cgo package cannot hold Go assembly). It needs libopenblas-dev.
 package openblas
 
 /*
