@@ -183,13 +183,26 @@ func (w *transformerWorker[T]) attend(a *blockActs[T], n int) {
 	f := w.f
 	d, t, dh := f.d, f.t, f.d/f.heads
 	scale := T(1 / math.Sqrt(float64(dh)))
+	// The products accumulate (beta = 1) into outputs cleared here in one
+	// call each: with beta = 0, gemm clears its output row by row, a call
+	// per row of a head, which costs more than the tiny products.
+	ps, att := a.p[:n*f.heads*t*t], a.att[:n*t*d]
+	clear(ps)
+	clear(att)
 	for s := 0; s < n; s++ {
 		for h := 0; h < f.heads; h++ {
 			o := s*t*d + h*dh
-			pr := a.p[(s*f.heads+h)*t*t : (s*f.heads+h+1)*t*t]
-			gemm.Gemm(false, true, t, t, dh, scale, a.q[o:], d, a.k[o:], d, 0, pr, t)
-			causalSoftmax(pr, t)
-			gemm.Gemm(false, false, t, dh, t, 1, pr, t, a.v[o:], d, 0, a.att[o:], d)
+			pr := ps[(s*f.heads+h)*t*t : (s*f.heads+h+1)*t*t]
+			gemm.Gemm(false, true, t, t, dh, scale, a.q[o:], d, a.k[o:], d, 1, pr, t)
+		}
+	}
+	// All heads at once: one long exps call instead of t short ones each.
+	causalSoftmax(ps, t)
+	for s := 0; s < n; s++ {
+		for h := 0; h < f.heads; h++ {
+			o := s*t*d + h*dh
+			pr := ps[(s*f.heads+h)*t*t : (s*f.heads+h+1)*t*t]
+			gemm.Gemm(false, false, t, dh, t, 1, pr, t, a.v[o:], d, 1, att[o:], d)
 		}
 	}
 }
@@ -201,15 +214,21 @@ func (w *transformerWorker[T]) attendBackward(a *blockActs[T], n int) {
 	d, t, dh := f.d, f.t, f.d/f.heads
 	scale := T(1 / math.Sqrt(float64(dh)))
 	dp := w.dp
+	// Accumulating into outputs cleared in bulk, as in attend.
+	dq, dk, dv := w.dq[:n*t*d], w.dk[:n*t*d], w.dv[:n*t*d]
+	clear(dq)
+	clear(dk)
+	clear(dv)
 	for s := 0; s < n; s++ {
 		for h := 0; h < f.heads; h++ {
 			o := s*t*d + h*dh
 			pr := a.p[(s*f.heads+h)*t*t : (s*f.heads+h+1)*t*t]
-			gemm.Gemm(false, true, t, t, dh, 1, w.datt[o:], d, a.v[o:], d, 0, dp, t)
-			gemm.Gemm(true, false, t, dh, t, 1, pr, t, w.datt[o:], d, 0, w.dv[o:], d)
+			clear(dp)
+			gemm.Gemm(false, true, t, t, dh, 1, w.datt[o:], d, a.v[o:], d, 1, dp, t)
+			gemm.Gemm(true, false, t, dh, t, 1, pr, t, w.datt[o:], d, 1, dv[o:], d)
 			causalSoftmaxGrad(pr, dp, t, scale)
-			gemm.Gemm(false, false, t, dh, t, 1, dp, t, a.k[o:], d, 0, w.dq[o:], d)
-			gemm.Gemm(true, false, t, dh, t, 1, dp, t, a.q[o:], d, 0, w.dk[o:], d)
+			gemm.Gemm(false, false, t, dh, t, 1, dp, t, a.k[o:], d, 1, dq[o:], d)
+			gemm.Gemm(true, false, t, dh, t, 1, dp, t, a.q[o:], d, 1, dk[o:], d)
 		}
 	}
 }

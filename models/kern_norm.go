@@ -9,6 +9,7 @@ const layerNormEps = 1e-5
 // variance and writes gain*xhat + bias into y. It keeps xhat and the
 // reciprocal standard deviations rstd for the gradient.
 func layerNormForward[T float](x []T, m, d int, gain, bias, xhat, rstd, y []T) {
+	gain, bias = gain[:d], bias[:d] // hoists the bounds checks out of the rows
 	for i := 0; i < m; i++ {
 		row := x[i*d : (i+1)*d]
 		var mu T
@@ -38,6 +39,7 @@ func layerNormForward[T float](x []T, m, d int, gain, bias, xhat, rstd, y []T) {
 //
 //	dx = rstd (g - mean(g) - xhat mean(g xhat)),  g = dy * gain.
 func layerNormBackward[T float](dy []T, m, d int, gain, xhat, rstd, dgain, dbias, dx []T) {
+	gain, dgain, dbias = gain[:d], dgain[:d], dbias[:d] // as in layerNormForward
 	for i := 0; i < m; i++ {
 		dyr := dy[i*d : (i+1)*d]
 		xh := xhat[i*d : (i+1)*d]

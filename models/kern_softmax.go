@@ -6,6 +6,10 @@ import "math"
 // rows of -log softmax(row)[label]. It overwrites logits: with grad, by the
 // gradient times scale, scale (softmax - onehot). With correct != nil it
 // also counts the rows whose argmax is the label.
+//
+// It shifts every row by its max first and then exponentiates all rows in
+// one exps call: rows of a few vectors' length would otherwise spend much
+// of their time in the vector kernel's call and scalar tail.
 func softmaxCrossEntropy[T float](logits []T, m, k int, labels []int, scale T, grad bool, correct *int) float64 {
 	var loss float64
 	for i := 0; i < m; i++ {
@@ -21,9 +25,19 @@ func softmaxCrossEntropy[T float](logits []T, m, k int, labels []int, scale T, g
 			*correct++
 		}
 		mx := row[best]
-		ly := float64(row[y] - mx)
-		s := exps(row, mx) // row now holds exp(logit - max)
-		loss += math.Log(float64(s)) - ly
+		for j := range row {
+			row[j] -= mx
+		}
+		loss -= float64(row[y])
+	}
+	exps(logits[:m*k], 0) // each row now holds exp(logit - max)
+	for i := 0; i < m; i++ {
+		row := logits[i*k : (i+1)*k]
+		var s T
+		for _, v := range row {
+			s += v
+		}
+		loss += math.Log(float64(s))
 		if !grad {
 			continue
 		}
@@ -31,26 +45,44 @@ func softmaxCrossEntropy[T float](logits []T, m, k int, labels []int, scale T, g
 		for j := range row {
 			row[j] *= f
 		}
-		row[y] -= scale
+		row[labels[i]] -= scale
 	}
 	return loss
 }
 
-// causalSoftmax replaces each row i of the (t, t) score matrix s by the
-// softmax of its first i+1 entries and zeroes the rest: position i attends
-// only to positions <= i.
+// causalSoftmax replaces each row i of every (t, t) score matrix in s by
+// the softmax of its first i+1 entries and zeroes the rest: position i
+// attends only to positions <= i. It first shifts each row by its max and
+// sets the masked entries to -inf, so that one exps call over all matrices
+// exponentiates and zeroes them: per-row calls would run mostly in the
+// scalar tails of the vector kernel, rows being shorter than a few vectors.
 func causalSoftmax[T float](s []T, t int) {
-	for i := 0; i < t; i++ {
-		row := s[i*t : (i+1)*t]
-		mx := row[0]
-		for _, v := range row[1 : i+1] {
+	ninf := T(math.Inf(-1))
+	for r := 0; r < len(s)/t; r++ {
+		row := s[r*t : (r+1)*t]
+		live, masked := row[:r%t+1], row[r%t+1:]
+		mx := live[0]
+		for _, v := range live {
 			mx = max(mx, v)
 		}
-		inv := 1 / exps(row[:i+1], mx)
-		for j := 0; j <= i; j++ {
-			row[j] *= inv
+		for j := range live {
+			live[j] -= mx
 		}
-		clear(row[i+1:])
+		for j := range masked {
+			masked[j] = ninf
+		}
+	}
+	exps(s, 0)
+	for r := 0; r < len(s)/t; r++ {
+		live := s[r*t : r*t+r%t+1]
+		var sum T
+		for _, v := range live {
+			sum += v
+		}
+		inv := 1 / sum
+		for j := range live {
+			live[j] *= inv
+		}
 	}
 }
 
@@ -59,14 +91,15 @@ func causalSoftmax[T float](s []T, t int) {
 // scale: ds = scale p (dp - sum_j dp_j p_j), row by row.
 func causalSoftmaxGrad[T float](p, dp []T, t int, scale T) {
 	for i := 0; i < t; i++ {
-		pr := p[i*t : (i+1)*t]
 		dr := dp[i*t : (i+1)*t]
+		live := dr[:i+1]
+		pr := p[i*t : i*t+len(live)]
 		var dot T
-		for j := 0; j <= i; j++ {
-			dot += pr[j] * dr[j]
+		for j, v := range live {
+			dot += pr[j] * v
 		}
-		for j := 0; j <= i; j++ {
-			dr[j] = scale * pr[j] * (dr[j] - dot)
+		for j, v := range live {
+			live[j] = scale * pr[j] * (v - dot)
 		}
 		clear(dr[i+1:])
 	}

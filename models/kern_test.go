@@ -243,3 +243,49 @@ func TestAttentionGradient(t *testing.T) {
 	checkFD(t, "attention dk", k, att, append([]float64(nil), w.dk[:m*d]...))
 	checkFD(t, "attention dv", v, att, append([]float64(nil), w.dv[:m*d]...))
 }
+
+// TestRowHelpers checks broadcastRows and sumRows against the per-row loops
+// they replace, for row counts on both sides of sumRows's blocks of four.
+func TestRowHelpers(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 1))
+	const k = 3
+	for m := 0; m <= 9; m++ {
+		row := randn(rng, k)
+		y := make([]float64, m*k)
+		broadcastRows(y, row)
+		for i := range y {
+			if y[i] != row[i%k] {
+				t.Fatalf("m=%d: broadcastRows gives %v, want copies of %v", m, y, row)
+			}
+		}
+		x := randn(rng, m*k)
+		got, want := []float64{1, 2, 3}, []float64{1, 2, 3}
+		sumRows(got, x)
+		for i, v := range x {
+			want[i%k] += v
+		}
+		for j := range got {
+			if math.Abs(got[j]-want[j]) > 1e-12 {
+				t.Fatalf("m=%d: sumRows gives %v, want %v", m, got, want)
+			}
+		}
+	}
+}
+
+// TestCausalSoftmaxBatch checks that causalSoftmax over several stacked
+// matrices equals it applied to each one alone.
+func TestCausalSoftmaxBatch(t *testing.T) {
+	rng := rand.New(rand.NewPCG(10, 1))
+	const n, mats = 5, 3
+	s := randn(rng, mats*n*n)
+	one := append([]float64(nil), s...)
+	causalSoftmax(s, n)
+	for i := 0; i < mats; i++ {
+		causalSoftmax(one[i*n*n:(i+1)*n*n], n)
+	}
+	for i := range s {
+		if s[i] != one[i] {
+			t.Fatalf("entry %d: %g stacked, %g alone", i, s[i], one[i])
+		}
+	}
+}
