@@ -67,10 +67,10 @@ func (f *fusedTransformer[T]) cost() int {
 // blockActs are the activations of one block kept for its gradient.
 type blockActs[T float] struct {
 	ln1x, ln1r, ln1y []T // LayerNorm 1: xhat, 1/std, output
-	q, k, v, att     []T // projections and the heads' concatenated output
+	qkv, att         []T // projections q|k|v (m, 3d) and the heads' concatenated output
 	p                []T // attention probabilities (n*heads, t, t)
 	ln2x, ln2r, ln2y []T
-	h1, g, th        []T // MLP pre-activation, GELU output and its tanh
+	h1, g, th        []T // MLP pre-activation, GELU output and its derivative
 }
 
 type transformerWorker[T float] struct {
@@ -80,8 +80,10 @@ type transformerWorker[T float] struct {
 	x, tmp           []T
 	lnfx, lnfr, lnfy []T
 	logits           []T
-	dx, dq, dk, dv   []T
+	dx, dqkv         []T // dqkv is the gradient of qkv
 	datt, dp, dg     []T
+	wqkv, bqkv       []T // the q, k and v weights (d, 3d) and biases side by side
+	gwqkv, gbqkv     []T // their gradients
 }
 
 // patternSize is 0: GELU, softmax and LayerNorm are smooth.
@@ -94,7 +96,7 @@ func (f *fusedTransformer[T]) newWorker(rows int) fusedWorker[T] {
 	for range f.layers {
 		w.acts = append(w.acts, blockActs[T]{
 			ln1x: md(), ln1r: make([]T, m), ln1y: md(),
-			q: md(), k: md(), v: md(), att: md(),
+			qkv: make([]T, 3*m*d), att: md(),
 			p:    make([]T, rows*f.heads*f.t*f.t),
 			ln2x: md(), ln2r: make([]T, m), ln2y: md(),
 			h1: make([]T, 4*m*d), g: make([]T, 4*m*d), th: make([]T, 4*m*d),
@@ -103,9 +105,11 @@ func (f *fusedTransformer[T]) newWorker(rows int) fusedWorker[T] {
 	w.x, w.tmp = md(), md()
 	w.lnfx, w.lnfr, w.lnfy = md(), make([]T, m), md()
 	w.logits = make([]T, m*f.vocab)
-	w.dx, w.dq, w.dk, w.dv, w.datt = md(), md(), md(), md(), md()
+	w.dx, w.dqkv, w.datt = md(), make([]T, 3*m*d), md()
 	w.dp = make([]T, f.t*f.t)
 	w.dg = make([]T, 4*m*d)
+	w.wqkv, w.bqkv = make([]T, 3*d*d), make([]T, 3*d)
+	w.gwqkv, w.gbqkv = make([]T, 3*d*d), make([]T, 3*d)
 	return w
 }
 
@@ -118,9 +122,9 @@ func (w *transformerWorker[T]) run(p []T, b *data.Batch, lo, hi int, scale T, gr
 	tokens := b.Tokens[lo*t : hi*t]
 	x := w.x[:m*d]
 	for r, id := range tokens {
-		xr := x[r*d : (r+1)*d]
-		te := p[f.tok+id*d : f.tok+(id+1)*d]
-		pe := p[f.pos+(r%t)*d : f.pos+(r%t+1)*d]
+		xr := x[r*d:][:d]
+		te := p[f.tok+id*d:][:d]
+		pe := p[f.pos+(r%t)*d:][:d]
 		for j := range xr {
 			xr[j] = te[j] + pe[j]
 		}
@@ -129,15 +133,21 @@ func (w *transformerWorker[T]) run(p []T, b *data.Batch, lo, hi int, scale T, gr
 	for l := range f.blocks {
 		o, a := &f.blocks[l], &w.acts[l]
 		layerNormForward(x, m, d, p[o.ln1G:], p[o.ln1B:], a.ln1x, a.ln1r, a.ln1y)
-		denseForward(a.ln1y, m, d, p[o.q:], p[o.qb:o.qb+d], d, a.q)
-		denseForward(a.ln1y, m, d, p[o.k:], p[o.kb:o.kb+d], d, a.k)
-		denseForward(a.ln1y, m, d, p[o.v:], p[o.vb:o.vb+d], d, a.v)
+		// q, k and v in one product of three times the width: a third of
+		// the kernel calls, which on the tiny transformer's width of 8 cost
+		// more than their arithmetic.
+		w.packQKV(p, o)
+		denseForward(a.ln1y, m, d, w.wqkv, w.bqkv, 3*d, a.qkv)
 		w.attend(a, n)
 		denseForward(a.att, m, d, p[o.proj:], p[o.projB:o.projB+d], d, tmp)
 		addTo(x, tmp)
 		layerNormForward(x, m, d, p[o.ln2G:], p[o.ln2B:], a.ln2x, a.ln2r, a.ln2y)
 		denseForward(a.ln2y, m, d, p[o.fc:], p[o.fcB:o.fcB+4*d], 4*d, a.h1)
-		geluForward(a.h1[:4*m*d], a.g, a.th)
+		if grad != nil {
+			geluForwardDeriv(a.h1[:4*m*d], a.g, a.th)
+		} else {
+			geluForward(a.h1[:4*m*d], a.g, a.th)
+		}
 		denseForward(a.g, m, 4*d, p[o.mproj:], p[o.mprojB:o.mprojB+d], d, tmp)
 		addTo(x, tmp)
 	}
@@ -158,14 +168,16 @@ func (w *transformerWorker[T]) run(p []T, b *data.Batch, lo, hi int, scale T, gr
 		o, a := &f.blocks[l], &w.acts[l]
 		dg := w.dg[:4*m*d]
 		denseBackward(a.g, m, 4*d, p[o.mproj:], d, dx, grad[o.mproj:], grad[o.mprojB:o.mprojB+d], dg)
-		geluBackward(a.h1[:4*m*d], a.th, dg)
+		mulInto(dg, a.th[:4*m*d]) // a.th holds the GELU derivative
 		denseBackward(a.ln2y, m, d, p[o.fc:], 4*d, dg, grad[o.fc:], grad[o.fcB:o.fcB+4*d], tmp)
 		layerNormBackward(tmp, m, d, p[o.ln2G:], a.ln2x, a.ln2r, grad[o.ln2G:], grad[o.ln2B:], dx)
 		denseBackward(a.att, m, d, p[o.proj:], d, dx, grad[o.proj:], grad[o.projB:o.projB+d], w.datt)
 		w.attendBackward(a, n)
-		denseBackward(a.ln1y, m, d, p[o.q:], d, w.dq, grad[o.q:], grad[o.qb:o.qb+d], tmp)
-		denseBackwardBeta(a.ln1y, m, d, p[o.k:], d, w.dk, grad[o.k:], grad[o.kb:o.kb+d], tmp, 1)
-		denseBackwardBeta(a.ln1y, m, d, p[o.v:], d, w.dv, grad[o.v:], grad[o.vb:o.vb+d], tmp, 1)
+		w.packQKV(p, o)
+		clear(w.gwqkv)
+		clear(w.gbqkv)
+		denseBackward(a.ln1y, m, d, w.wqkv, 3*d, w.dqkv, w.gwqkv, w.gbqkv, tmp)
+		w.unpackQKVGrad(grad, o)
 		layerNormBackward(tmp, m, d, p[o.ln1G:], a.ln1x, a.ln1r, grad[o.ln1G:], grad[o.ln1B:], dx)
 	}
 	for r, id := range tokens {
@@ -189,11 +201,13 @@ func (w *transformerWorker[T]) attend(a *blockActs[T], n int) {
 	ps, att := a.p[:n*f.heads*t*t], a.att[:n*t*d]
 	clear(ps)
 	clear(att)
+	// q, k and v of a head are column slices of qkv, leading dimension 3d.
+	q, k, v, ld := a.qkv, a.qkv[d:], a.qkv[2*d:], 3*d
 	for s := 0; s < n; s++ {
 		for h := 0; h < f.heads; h++ {
-			o := s*t*d + h*dh
+			o := s*t*ld + h*dh
 			pr := ps[(s*f.heads+h)*t*t : (s*f.heads+h+1)*t*t]
-			gemm.Gemm(false, true, t, t, dh, scale, a.q[o:], d, a.k[o:], d, 1, pr, t)
+			gemm.Gemm(false, true, t, t, dh, scale, q[o:], ld, k[o:], ld, 1, pr, t)
 		}
 	}
 	// All heads at once: one long exps call instead of t short ones each.
@@ -202,33 +216,61 @@ func (w *transformerWorker[T]) attend(a *blockActs[T], n int) {
 		for h := 0; h < f.heads; h++ {
 			o := s*t*d + h*dh
 			pr := ps[(s*f.heads+h)*t*t : (s*f.heads+h+1)*t*t]
-			gemm.Gemm(false, false, t, dh, t, 1, pr, t, a.v[o:], d, 1, att[o:], d)
+			gemm.Gemm(false, false, t, dh, t, 1, pr, t, v[s*t*ld+h*dh:], ld, 1, att[o:], d)
 		}
 	}
 }
 
 // attendBackward turns w.datt, the gradient of the heads' output, into the
-// gradients w.dq, w.dk and w.dv of the projections.
+// gradient w.dqkv of the projections, laid out as qkv.
 func (w *transformerWorker[T]) attendBackward(a *blockActs[T], n int) {
 	f := w.f
 	d, t, dh := f.d, f.t, f.d/f.heads
 	scale := T(1 / math.Sqrt(float64(dh)))
 	dp := w.dp
 	// Accumulating into outputs cleared in bulk, as in attend.
-	dq, dk, dv := w.dq[:n*t*d], w.dk[:n*t*d], w.dv[:n*t*d]
-	clear(dq)
-	clear(dk)
-	clear(dv)
+	dqkv := w.dqkv[:3*n*t*d]
+	clear(dqkv)
+	q, k, v, ld := a.qkv, a.qkv[d:], a.qkv[2*d:], 3*d
+	dq, dk, dv := dqkv, dqkv[d:], dqkv[2*d:]
 	for s := 0; s < n; s++ {
 		for h := 0; h < f.heads; h++ {
-			o := s*t*d + h*dh
+			o, o3 := s*t*d+h*dh, s*t*ld+h*dh
 			pr := a.p[(s*f.heads+h)*t*t : (s*f.heads+h+1)*t*t]
 			clear(dp)
-			gemm.Gemm(false, true, t, t, dh, 1, w.datt[o:], d, a.v[o:], d, 1, dp, t)
-			gemm.Gemm(true, false, t, dh, t, 1, pr, t, w.datt[o:], d, 1, dv[o:], d)
+			gemm.Gemm(false, true, t, t, dh, 1, w.datt[o:], d, v[o3:], ld, 1, dp, t)
+			gemm.Gemm(true, false, t, dh, t, 1, pr, t, w.datt[o:], d, 1, dv[o3:], ld)
 			causalSoftmaxGrad(pr, dp, t, scale)
-			gemm.Gemm(false, false, t, dh, t, 1, dp, t, a.k[o:], d, 1, dq[o:], d)
-			gemm.Gemm(true, false, t, dh, t, 1, dp, t, a.q[o:], d, 1, dk[o:], d)
+			gemm.Gemm(false, false, t, dh, t, 1, dp, t, k[o3:], ld, 1, dq[o3:], ld)
+			gemm.Gemm(true, false, t, dh, t, 1, dp, t, q[o3:], ld, 1, dk[o3:], ld)
 		}
+	}
+}
+
+// packQKV copies block o's q, k and v weights side by side into w.wqkv,
+// row i being q's row i, k's and v's, and their biases into w.bqkv.
+func (w *transformerWorker[T]) packQKV(p []T, o *blockOffsets) {
+	d := w.f.d
+	for j, off := range [3]int{o.q, o.k, o.v} {
+		for i := 0; i < d; i++ {
+			copy(w.wqkv[i*3*d+j*d:][:d], p[off+i*d:][:d])
+		}
+	}
+	for j, off := range [3]int{o.qb, o.kb, o.vb} {
+		copy(w.bqkv[j*d:][:d], p[off:][:d])
+	}
+}
+
+// unpackQKVGrad adds w.gwqkv and w.gbqkv, laid out as packQKV lays out the
+// weights, into block o's gradients.
+func (w *transformerWorker[T]) unpackQKVGrad(grad []T, o *blockOffsets) {
+	d := w.f.d
+	for j, off := range [3]int{o.q, o.k, o.v} {
+		for i := 0; i < d; i++ {
+			addTo(grad[off+i*d:][:d], w.gwqkv[i*3*d+j*d:][:d])
+		}
+	}
+	for j, off := range [3]int{o.qb, o.kb, o.vb} {
+		addTo(grad[off:][:d], w.gbqkv[j*d:][:d])
 	}
 }

@@ -163,3 +163,46 @@ func geluBackward[T float](x, th, dy []T) {
 		dy[i] *= 0.5 + 0.5*t + v*(1-t*t)*(h+h3*v*v)
 	}
 }
+
+// geluForwardDeriv is geluForward keeping, instead of th, the derivative
+// dd of GELU at x, so that the backward pass is one product dy *= dd: the
+// forward pass has x and th in registers, where geluBackward reloads both.
+func geluForwardDeriv[T float](x, y, dd []T) {
+	y, dd = y[:len(x)], dd[:len(x)]
+	if x32, ok := any(x).([]float32); ok && haveAVX2 {
+		geluForwardDeriv32(x32, any(y).([]float32), any(dd).([]float32))
+		return
+	}
+	geluForward(x, y, dd)
+	h, h3 := T(0.5*geluC), T(0.5*geluC*3*0.044715)
+	for i, v := range x {
+		t := dd[i]
+		dd[i] = 0.5 + 0.5*t + v*(1-t*t)*(h+h3*v*v)
+	}
+}
+
+// geluForwardDeriv32 is geluForward32 with the derivative: with r =
+// 1/(e+1) and th = 1 - 2r, 0.5 (1+th) = 1 - r and 1 - th^2 = 4r(1-r).
+func geluForwardDeriv32(x, y, dd []float32) {
+	y, dd = y[:len(x)], dd[:len(x)]
+	c, c3 := float32(2*geluC), float32(2*geluC*0.044715)
+	for i, v := range x {
+		dd[i] = v * (c + c3*v*v)
+	}
+	exps(dd, 0)
+	h4, h34 := float32(4*0.5*geluC), float32(4*0.5*geluC*3*0.044715)
+	for i, v := range x {
+		r := 1 / (dd[i] + 1)
+		q := 1 - r
+		y[i] = v * q
+		dd[i] = q + v*r*q*(h4+h34*v*v)
+	}
+}
+
+// mulInto sets dst[i] *= src[i].
+func mulInto[T float](dst, src []T) {
+	dst = dst[:len(src)]
+	for i, v := range src {
+		dst[i] *= v
+	}
+}

@@ -15,29 +15,35 @@ func softmaxCrossEntropy[T float](logits []T, m, k int, labels []int, scale T, g
 	for i := 0; i < m; i++ {
 		row := logits[i*k : (i+1)*k]
 		y := labels[i]
-		best := 0
+		best, mx := 0, row[0]
 		for j, v := range row {
-			if v > row[best] {
-				best = j
+			if v > mx {
+				best, mx = j, v
 			}
 		}
 		if correct != nil && best == y {
 			*correct++
 		}
-		mx := row[best]
 		for j := range row {
 			row[j] -= mx
 		}
 		loss -= float64(row[y])
 	}
 	exps(logits[:m*k], 0) // each row now holds exp(logit - max)
+	// The rows' sums lie in [1, k]: one log of the product of up to 16 of
+	// them (at most k^16, far from float64's range) replaces 16 logs.
+	prod := 1.0
 	for i := 0; i < m; i++ {
 		row := logits[i*k : (i+1)*k]
 		var s T
 		for _, v := range row {
 			s += v
 		}
-		loss += math.Log(float64(s))
+		prod *= float64(s)
+		if i%16 == 15 || i == m-1 {
+			loss += math.Log(prod)
+			prod = 1
+		}
 		if !grad {
 			continue
 		}
@@ -61,9 +67,14 @@ func causalSoftmax[T float](s []T, t int) {
 	for r := 0; r < len(s)/t; r++ {
 		row := s[r*t : (r+1)*t]
 		live, masked := row[:r%t+1], row[r%t+1:]
+		// A compare rather than the max builtin, whose NaN and signed-zero
+		// handling costs instructions; a NaN in the row makes it NaN
+		// either way.
 		mx := live[0]
-		for _, v := range live {
-			mx = max(mx, v)
+		for _, v := range live[1:] {
+			if v > mx {
+				mx = v
+			}
 		}
 		for j := range live {
 			live[j] -= mx

@@ -229,19 +229,29 @@ func TestAttentionGradient(t *testing.T) {
 	a := &w.acts[0]
 	m, d := n*4, 6
 	q, k, v, r := randn(rng, m*d), randn(rng, m*d), randn(rng, m*d), randn(rng, m*d)
+	// q, k and v side by side in rows of 3d, as the block keeps them.
 	att := func() float64 {
-		copy(a.q, q)
-		copy(a.k, k)
-		copy(a.v, v)
+		for i := 0; i < m; i++ {
+			copy(a.qkv[i*3*d:][:d], q[i*d:])
+			copy(a.qkv[i*3*d+d:][:d], k[i*d:])
+			copy(a.qkv[i*3*d+2*d:][:d], v[i*d:])
+		}
 		w.attend(a, n)
 		return dot(r, a.att[:m*d])
 	}
 	att()
 	copy(w.datt, r)
 	w.attendBackward(a, n)
-	checkFD(t, "attention dq", q, att, append([]float64(nil), w.dq[:m*d]...))
-	checkFD(t, "attention dk", k, att, append([]float64(nil), w.dk[:m*d]...))
-	checkFD(t, "attention dv", v, att, append([]float64(nil), w.dv[:m*d]...))
+	grad := func(j int) []float64 {
+		g := make([]float64, m*d)
+		for i := 0; i < m; i++ {
+			copy(g[i*d:][:d], w.dqkv[i*3*d+j*d:])
+		}
+		return g
+	}
+	checkFD(t, "attention dq", q, att, grad(0))
+	checkFD(t, "attention dk", k, att, grad(1))
+	checkFD(t, "attention dv", v, att, grad(2))
 }
 
 // TestRowHelpers checks broadcastRows and sumRows against the per-row loops

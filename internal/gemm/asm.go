@@ -111,7 +111,27 @@ func gemmStrided[T Float](m, n, k int, alpha T, a []T, rs, ps int, b []T, ldb in
 	*buf = grow(*buf, 4*k+nw*k+4*nw+4*n)
 	at, bt := (*buf)[:4*k], (*buf)[4*k:(4+nw)*k]
 	ct, cr := (*buf)[(4+nw)*k:(4+nw)*k+4*nw], (*buf)[(4+nw)*k+4*nw:(4+nw)*k+4*nw+4*n]
-	if nt > 0 && m4 > 0 {
+	if nt > 0 && m4 > 0 && 4*nt <= nw {
+		// One or two columns (a vocabulary of 25): dot products in
+		// scalar code cost less than copying them into a panel a row of
+		// B at a time and running the kernel mostly on zeros.
+		for jj := nn; jj < n; jj++ {
+			for i := 0; i < m4; i += 4 {
+				var s0, s1, s2, s3 T
+				for p, o := 0, i*rs; p < k; p, o = p+1, o+ps {
+					bv := b[p*ldb+jj]
+					s0 += a[o] * bv
+					s1 += a[o+rs] * bv
+					s2 += a[o+2*rs] * bv
+					s3 += a[o+3*rs] * bv
+				}
+				c[i*ldc+jj] += alpha * s0
+				c[(i+1)*ldc+jj] += alpha * s1
+				c[(i+2)*ldc+jj] += alpha * s2
+				c[(i+3)*ldc+jj] += alpha * s3
+			}
+		}
+	} else if nt > 0 && m4 > 0 {
 		for p := 0; p < k; p++ {
 			clear(bt[p*nw+nt : (p+1)*nw])
 			copy(bt[p*nw:p*nw+nt], b[p*ldb+nn:p*ldb+n])
