@@ -53,6 +53,15 @@ func sumRows[T float](dst, x []T) {
 		return
 	}
 	m, i := len(x)/k, 0
+	if d32, ok := any(dst).([]float32); ok && haveAVX2 && k >= 8 && m > 0 {
+		// Eight columns at a time in AVX2, the last k%8 columns here.
+		x32, k8 := any(x).([]float32)[:m*k], k&^7
+		sumRowsAVX2(d32[:k8], x32, m, k)
+		for j := k8; j < k; j++ {
+			d32[j] += colSum(x32[j:], m, k)
+		}
+		return
+	}
 	for ; i+4 <= m; i += 4 {
 		r0, r1 := x[i*k:(i+1)*k], x[(i+1)*k:(i+2)*k]
 		r2, r3 := x[(i+2)*k:(i+3)*k], x[(i+3)*k:(i+4)*k]
@@ -63,6 +72,22 @@ func sumRows[T float](dst, x []T) {
 	for ; i < m; i++ {
 		addTo(dst, x[i*k:(i+1)*k])
 	}
+}
+
+// colSum returns the sum of x[i*k] for i < m, with four running sums.
+func colSum(x []float32, m, k int) float32 {
+	var s0, s1, s2, s3 float32
+	i := 0
+	for ; i+4 <= m; i += 4 {
+		s0 += x[i*k]
+		s1 += x[(i+1)*k]
+		s2 += x[(i+2)*k]
+		s3 += x[(i+3)*k]
+	}
+	for ; i < m; i++ {
+		s0 += x[i*k]
+	}
+	return (s0 + s1) + (s2 + s3)
 }
 
 // reluMask sets v[i] = max(v[i], 0) and mask[i] = 1 where v[i] was
@@ -184,6 +209,17 @@ func geluForwardDeriv[T float](x, y, dd []T) {
 // geluForwardDeriv32 is geluForward32 with the derivative: with r =
 // 1/(e+1) and th = 1 - 2r, 0.5 (1+th) = 1 - r and 1 - th^2 = 4r(1-r).
 func geluForwardDeriv32(x, y, dd []float32) {
+	y, dd = y[:len(x)], dd[:len(x)]
+	// The AVX2 kernel does all of it in one pass, its divide eight wide.
+	if n8 := len(x) &^ 7; n8 > 0 {
+		geluDerivAVX2(x[:n8], y[:n8], dd[:n8])
+		x, y, dd = x[n8:], y[n8:], dd[n8:]
+	}
+	geluForwardDeriv32Go(x, y, dd)
+}
+
+// geluForwardDeriv32Go is geluForwardDeriv32 in Go, exp vectorised.
+func geluForwardDeriv32Go(x, y, dd []float32) {
 	y, dd = y[:len(x)], dd[:len(x)]
 	c, c3 := float32(2*geluC), float32(2*geluC*0.044715)
 	for i, v := range x {

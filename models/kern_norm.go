@@ -10,6 +10,11 @@ const layerNormEps = 1e-5
 // reciprocal standard deviations rstd for the gradient.
 func layerNormForward[T float](x []T, m, d int, gain, bias, xhat, rstd, y []T) {
 	if d == 8 {
+		if x32, ok := any(x).([]float32); ok && haveAVX2 {
+			layerNorm8AVX2(x32[:m*8], any(gain).([]float32)[:8], any(bias).([]float32)[:8],
+				any(xhat).([]float32)[:m*8], any(rstd).([]float32)[:m], any(y).([]float32)[:m*8], m)
+			return
+		}
 		layerNormForward8(x, m, gain, bias, xhat, rstd, y)
 		return
 	}
@@ -47,7 +52,10 @@ func layerNormForward[T float](x []T, m, d int, gain, bias, xhat, rstd, y []T) {
 // load and store dgain and dbias once per row of a few floats.
 func layerNormBackward[T float](dy []T, m, d int, gain, xhat, rstd, dgain, dbias, dx []T) {
 	gain, dgain, dbias = gain[:d], dgain[:d], dbias[:d] // as in layerNormForward
-	if d == 8 {
+	if dy32, ok := any(dy).([]float32); ok && haveAVX2 && d == 8 {
+		layerNormRows8AVX2(dy32[:m*8], any(gain).([]float32), any(xhat).([]float32)[:m*8],
+			any(rstd).([]float32)[:m], any(dx).([]float32)[:m*8], m)
+	} else if d == 8 {
 		layerNormRows8(dy, m, gain, xhat, rstd, dx)
 	} else {
 		layerNormRows(dy, m, d, gain, xhat, rstd, dx)
@@ -80,6 +88,19 @@ func layerNormRows[T float](dy []T, m, d int, gain, xhat, rstd, dx []T) {
 func layerNormParamGrad[T float](dy []T, m, d int, xhat, dgain, dbias []T) {
 	dgain = dgain[:d]
 	sumRows(dbias[:d], dy[:m*d])
+	if g32, ok := any(dgain).([]float32); ok && haveAVX2 && d >= 8 {
+		// Eight columns at a time in AVX2, the last d%8 columns here.
+		dy32, xh32, d8 := any(dy).([]float32)[:m*d], any(xhat).([]float32)[:m*d], d&^7
+		dotRowsAVX2(g32[:d8], dy32, xh32, m, d)
+		for j := d8; j < d; j++ {
+			var s float32
+			for i := 0; i < m; i++ {
+				s += dy32[i*d+j] * xh32[i*d+j]
+			}
+			g32[j] += s
+		}
+		return
+	}
 	i := 0
 	for ; i+4 <= m; i += 4 {
 		g0, g1, g2, g3 := dy[i*d:][:d], dy[(i+1)*d:][:d], dy[(i+2)*d:][:d], dy[(i+3)*d:][:d]

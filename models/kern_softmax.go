@@ -12,22 +12,46 @@ import "math"
 // of their time in the vector kernel's call and scalar tail.
 func softmaxCrossEntropy[T float](logits []T, m, k int, labels []int, scale T, grad bool, correct *int) float64 {
 	var loss float64
-	for i := 0; i < m; i++ {
-		row := logits[i*k : (i+1)*k]
-		y := labels[i]
-		best, mx := 0, row[0]
-		for j, v := range row {
-			if v > mx {
-				best, mx = j, v
+	if l32, ok := any(logits).([]float32); ok && haveAVX2 && k >= 8 {
+		// Each row less its max in AVX2; the max's entries are then the
+		// zeros, the argmax the first of them.
+		rowShiftAVX2(l32[:m*k], m, k)
+		for i := 0; i < m; i++ {
+			row := logits[i*k : (i+1)*k]
+			y := labels[i]
+			if correct != nil && row[y] == 0 {
+				best := 0
+				for row[best] != 0 {
+					best++
+				}
+				if best == y {
+					*correct++
+				}
 			}
+			loss -= float64(row[y])
 		}
-		if correct != nil && best == y {
-			*correct++
+	} else {
+		for i := 0; i < m; i++ {
+			row := logits[i*k : (i+1)*k]
+			y := labels[i]
+			mx := rowMax(row)
+			// The argmax is the label when the label's logit is the max and
+			// no earlier logit equals it; a NaN row, with mx NaN, counts as
+			// wrong.
+			if correct != nil && row[y] == mx {
+				best := 0
+				for row[best] != mx {
+					best++
+				}
+				if best == y {
+					*correct++
+				}
+			}
+			for j := range row {
+				row[j] -= mx
+			}
+			loss -= float64(row[y])
 		}
-		for j := range row {
-			row[j] -= mx
-		}
-		loss -= float64(row[y])
 	}
 	exps(logits[:m*k], 0) // each row now holds exp(logit - max)
 	// The rows' sums lie in [1, k]: one log of the product of up to 16 of
@@ -35,10 +59,7 @@ func softmaxCrossEntropy[T float](logits []T, m, k int, labels []int, scale T, g
 	prod := 1.0
 	for i := 0; i < m; i++ {
 		row := logits[i*k : (i+1)*k]
-		var s T
-		for _, v := range row {
-			s += v
-		}
+		s := rowSum(row)
 		prod *= float64(s)
 		if i%16 == 15 || i == m-1 {
 			loss += math.Log(prod)
@@ -64,35 +85,38 @@ func softmaxCrossEntropy[T float](logits []T, m, k int, labels []int, scale T, g
 // scalar tails of the vector kernel, rows being shorter than a few vectors.
 func causalSoftmax[T float](s []T, t int) {
 	ninf := T(math.Inf(-1))
+	if s32, ok := any(s).([]float32); ok && haveAVX2 && t%8 == 0 && t > 0 {
+		causalShiftAVX2(s32, len(s)/t, t)
+		exps(s, 0)
+		causalNormAVX2(s32, len(s)/t, t)
+		return
+	}
+	causalShift(s, t, ninf)
+	exps(s, 0)
+	for r := 0; r < len(s)/t; r++ {
+		live := s[r*t : r*t+r%t+1]
+		inv := 1 / rowSum(live)
+		for j := range live {
+			live[j] *= inv
+		}
+	}
+}
+
+// causalShift is causalSoftmax's first pass: each row less the max of its
+// live entries, and -inf in the masked ones.
+func causalShift[T float](s []T, t int, ninf T) {
 	for r := 0; r < len(s)/t; r++ {
 		row := s[r*t : (r+1)*t]
 		live, masked := row[:r%t+1], row[r%t+1:]
 		// A compare rather than the max builtin, whose NaN and signed-zero
 		// handling costs instructions; a NaN in the row makes it NaN
 		// either way.
-		mx := live[0]
-		for _, v := range live[1:] {
-			if v > mx {
-				mx = v
-			}
-		}
+		mx := rowMax(live)
 		for j := range live {
 			live[j] -= mx
 		}
 		for j := range masked {
 			masked[j] = ninf
-		}
-	}
-	exps(s, 0)
-	for r := 0; r < len(s)/t; r++ {
-		live := s[r*t : r*t+r%t+1]
-		var sum T
-		for _, v := range live {
-			sum += v
-		}
-		inv := 1 / sum
-		for j := range live {
-			live[j] *= inv
 		}
 	}
 }
@@ -101,6 +125,11 @@ func causalSoftmax[T float](s []T, t int) {
 // output p (t, t), into the gradient with respect to the scores, times
 // scale: ds = scale p (dp - sum_j dp_j p_j), row by row.
 func causalSoftmaxGrad[T float](p, dp []T, t int, scale T) {
+	if p32, ok := any(p).([]float32); ok && haveAVX2 && t%8 == 0 && t > 0 {
+		// p's masked entries are 0 (causalSoftmax), as the kernel needs.
+		causalGradAVX2(p32[:t*t], any(dp).([]float32)[:t*t], t, float32(scale))
+		return
+	}
 	for i := 0; i < t; i++ {
 		dr := dp[i*t : (i+1)*t]
 		live := dr[:i+1]
@@ -114,4 +143,61 @@ func causalSoftmaxGrad[T float](p, dp []T, t int, scale T) {
 		}
 		clear(dr[i+1:])
 	}
+}
+
+// rowMax returns the largest entry of the non-empty v, NaN if v[0] is NaN
+// and otherwise ignoring NaNs (as a running "if v > mx" would). Four
+// running maxima keep the compares off one dependency chain.
+func rowMax[T float](v []T) T {
+	m0 := v[0]
+	m1, m2, m3 := m0, m0, m0
+	n4 := len(v) &^ 3
+	for j := 0; j < n4; j += 4 {
+		w := v[j : j+4 : j+4]
+		if w[0] > m0 {
+			m0 = w[0]
+		}
+		if w[1] > m1 {
+			m1 = w[1]
+		}
+		if w[2] > m2 {
+			m2 = w[2]
+		}
+		if w[3] > m3 {
+			m3 = w[3]
+		}
+	}
+	for _, x := range v[n4:] {
+		if x > m0 {
+			m0 = x
+		}
+	}
+	if m1 > m0 {
+		m0 = m1
+	}
+	if m3 > m2 {
+		m2 = m3
+	}
+	if m2 > m0 {
+		m0 = m2
+	}
+	return m0
+}
+
+// rowSum returns the sum of v with four running sums, which shortens the
+// dependency chain of short rows' sums fourfold.
+func rowSum[T float](v []T) T {
+	var s0, s1, s2, s3 T
+	n4 := len(v) &^ 3
+	for j := 0; j < n4; j += 4 {
+		w := v[j : j+4 : j+4]
+		s0 += w[0]
+		s1 += w[1]
+		s2 += w[2]
+		s3 += w[3]
+	}
+	for _, x := range v[n4:] {
+		s0 += x
+	}
+	return (s0 + s1) + (s2 + s3)
 }
