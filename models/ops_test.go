@@ -243,8 +243,8 @@ func TestOpsConfig(t *testing.T) {
 // ops reuse their buffers, and only Gorgonia's own small loss nodes
 // allocate.
 func TestOpsStepAllocations(t *testing.T) {
-	if testing.Short() {
-		t.Skip("allocation count needs a few full steps")
+	if testing.Short() || raceEnabled {
+		t.Skip("allocation count needs a few full steps, without the race detector")
 	}
 	// Each goroutine an op starts allocates a little: pin their number.
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))

@@ -169,8 +169,8 @@ func TestOpsTransformerMatchesPlain(t *testing.T) {
 // gradients: the custom ops reuse their buffers, and what remains is
 // Gorgonia's machine and its own residual additions.
 func TestOpsTransformerStepAllocations(t *testing.T) {
-	if testing.Short() {
-		t.Skip("allocation count needs a few full steps")
+	if testing.Short() || raceEnabled {
+		t.Skip("allocation count needs a few full steps, without the race detector")
 	}
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
 	const n, ctx, vocab = 8, 32, 20
