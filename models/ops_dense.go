@@ -137,13 +137,20 @@ func (op denseOp[T]) String() string {
 func (op denseOp[T]) DiffWRT(int) []bool { return []bool{true, true, true} }
 
 func (op denseOp[T]) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
+	return denseSymDiff(op, op.d, inputs, grad, func(wrt int) G.Op { return denseGradOp[T]{op.d, wrt} })
+}
+
+// denseSymDiff applies gradOp(wrt) to (input, weight, output gradient) for
+// each of a dense layer's three operands: the SymDiff of denseOp and
+// splitDenseOp, which differ only in their gradient ops.
+func denseSymDiff[T float](op G.Op, d *denseLayer[T], inputs G.Nodes, grad *G.Node, gradOp func(wrt int) G.Op) (G.Nodes, error) {
 	if len(inputs) != 3 {
 		return nil, fmt.Errorf("%v: want 3 inputs, got %d", op, len(inputs))
 	}
-	op.d.allocGrad()
+	d.allocGrad()
 	grads := make(G.Nodes, 3)
 	for wrt := range grads {
-		g, err := G.ApplyOp(denseGradOp[T]{op.d, wrt}, inputs[0], inputs[1], grad)
+		g, err := G.ApplyOp(gradOp(wrt), inputs[0], inputs[1], grad)
 		if err != nil {
 			return nil, fmt.Errorf("%v gradient %d: %w", op, wrt, err)
 		}

@@ -70,19 +70,9 @@ func (op splitDenseOp[T]) String() string {
 func (op splitDenseOp[T]) DiffWRT(int) []bool { return []bool{true, true, true} }
 
 func (op splitDenseOp[T]) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
-	if len(inputs) != 3 {
-		return nil, fmt.Errorf("%v: want 3 inputs, got %d", op, len(inputs))
-	}
-	op.d.allocGrad()
-	grads := make(G.Nodes, 3)
-	for wrt := range grads {
-		g, err := G.ApplyOp(splitDenseGradOp[T]{denseGradOp[T]{op.d, wrt}, op.parts}, inputs[0], inputs[1], grad)
-		if err != nil {
-			return nil, fmt.Errorf("%v gradient %d: %w", op, wrt, err)
-		}
-		grads[wrt] = g
-	}
-	return grads, nil
+	return denseSymDiff(op, op.d, inputs, grad, func(wrt int) G.Op {
+		return splitDenseGradOp[T]{denseGradOp[T]{op.d, wrt}, op.parts}
+	})
 }
 
 // splitDenseGradOp is denseGradOp with the input and weight gradients'
