@@ -53,6 +53,18 @@ type patternUse struct {
 func (m *fusedModel[T]) RecordPattern(b *data.Batch) (*Pattern, error) {
 	per := m.net.patternSize()
 	pat := &Pattern{n: b.N, per: per, bytes: make([]uint8, b.N*per)}
+	if per == 0 {
+		// A smooth network has nothing to record: skip the forward pass
+		// (a full pass over the probe's evaluation set), but still refuse
+		// a batch the network cannot take.
+		if b.N < 1 {
+			return nil, fmt.Errorf("empty batch")
+		}
+		if err := m.net.check(b); err != nil {
+			return nil, err
+		}
+		return pat, nil
+	}
 	if _, _, _, err := m.pass(b, false, pat, false); err != nil {
 		return nil, err
 	}
