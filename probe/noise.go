@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/sgdyn/sgdyn/data"
 	"github.com/sgdyn/sgdyn/models"
@@ -12,97 +13,184 @@ import (
 // NoiseOptions configures the minibatch noise measurement.
 type NoiseOptions struct {
 	Batches   int           // M independent minibatches, default 32
-	BatchSize int           // the training batch size b
+	BatchSize int           // the batch size b whose noise is measured
 	Sampling  data.Sampling // how each minibatch is drawn (default without replacement)
 	Seed      uint64
-	Stream    uint64  // sampler stream; keep it distinct from training and replica streams
-	Step      float64 // finite-difference displacement, default DefaultFDStep
+	// Stream is the first sampler stream; batch j uses stream Stream+j.
+	// Keep the range distinct from training (0) and replica (1..R) streams.
+	Stream uint64
+	Step   float64 // finite-difference displacement, default DefaultFDStep
+	// Boot is the number of bootstrap resamples of the batches behind the
+	// intervals of c and s2 (default 1000; -1: none).
+	Boot int
+	// Level is the bootstrap intervals' coverage (default 0.95).
+	Level float64
 }
 
-// NoiseStream is the sampler stream the noise probe uses by default: far
-// from the training run (0) and the ensemble replicas (1..R).
+// NoiseStream is the first sampler stream the noise probe uses by default:
+// far from the training run (0) and the ensemble replicas (1..R).
 const NoiseStream = 1 << 40
 
 // DirectionNoise is the minibatch statistics of one unit direction u at the
-// reference point (THEORY.md section 3).
+// reference point (THEORY.md section 3), estimated from M minibatches.
 type DirectionNoise struct {
-	// C is Var_B(u . g_B), the gradient-noise variance along u, and CErr
-	// its standard error.
-	C, CErr float64
-	// S2 is Var_B(u^T H_B u), the curvature-noise variance, and S2Err its
-	// standard error.
-	S2, S2Err float64
+	// C is Var_B(u . g_B), the gradient-noise variance along u; CErr is its
+	// kurtosis-aware standard error and [CLo, CHi] a percentile bootstrap
+	// interval over the batches (NaN when Boot < 0).
+	C, CErr, CLo, CHi float64
+	// S2 is Var_B(u^T H_B u), the curvature-noise variance, with its
+	// standard error and bootstrap interval.
+	S2, S2Err, S2Lo, S2Hi float64
 	// MeanGrad is the mean over minibatches of u . g_B and MeanCurv of
 	// u^T H_B u (estimates of u . grad L and u^T H u).
 	MeanGrad, MeanCurv float64
 }
 
+// NoiseSamples holds the raw per-batch statistics behind DirectionNoise,
+// the inputs of the coupled and subspace predictions (THEORY.md section 7):
+// for batch m, Grad[m][i] = u_i . g_{B_m} and Curv[m][i*K+j] =
+// u_i^T H_{B_m} u_j (symmetrised).
+type NoiseSamples struct {
+	Batches, Directions int
+	Grad                [][]float64
+	Curv                [][]float64
+}
+
 // MinibatchNoise measures, for each unit direction in dirs, the variance
 // across M random minibatches of the gradient and of the curvature along
-// it, at the point w0. Each minibatch costs one gradient plus two per
-// direction. progress, if not nil, is called after each minibatch.
-// Cancelling ctx stops it at the next product with ctx's error.
-func MinibatchNoise(ctx context.Context, m models.Model, ds data.Dataset, w0 []float64, dirs [][]float64, opts NoiseOptions, progress func(done, total int)) ([]DirectionNoise, error) {
+// it, at the point w0, and returns the per-batch values as well. Each
+// minibatch costs one gradient plus two per direction.
+//
+// Every minibatch is a fresh sample, the first batch of its own sampler
+// stream, never a slice of a permutation shared with the other batches:
+// disjoint slices of one shuffle have negatively correlated means, which
+// biases the sample variance up by N / (N - b) (THEORY.md section 8).
+//
+// progress, if not nil, is called after each minibatch. Cancelling ctx
+// stops it at the next product with ctx's error.
+func MinibatchNoise(ctx context.Context, m models.Model, ds data.Dataset, w0 []float64, dirs [][]float64, opts NoiseOptions, progress func(done, total int)) ([]DirectionNoise, *NoiseSamples, error) {
 	if opts.Batches == 0 {
 		opts.Batches = 32
 	}
 	if opts.Batches < 2 {
-		return nil, fmt.Errorf("noise: %d minibatches: need at least 2 for a variance", opts.Batches)
+		return nil, nil, fmt.Errorf("noise: %d minibatches: need at least 2 for a variance", opts.Batches)
 	}
 	if opts.Sampling == "" {
 		opts.Sampling = data.WithoutReplacement
 	}
+	if opts.Boot == 0 {
+		opts.Boot = 1000
+	}
+	if opts.Level == 0 {
+		opts.Level = 0.95
+	}
 	p := m.NumParams()
 	for i, u := range dirs {
 		if len(u) != p {
-			return nil, fmt.Errorf("noise: direction %d has %d entries, model has %d parameters", i, len(u), p)
+			return nil, nil, fmt.Errorf("noise: direction %d has %d entries, model has %d parameters", i, len(u), p)
 		}
 	}
-	sampler, err := data.NewSampler(ds.Len(), opts.BatchSize, opts.Sampling, opts.Seed, opts.Stream)
-	if err != nil {
-		return nil, fmt.Errorf("noise: %w", err)
-	}
 	M, K := opts.Batches, len(dirs)
-	grads := make([][]float64, K) // u_i . g_B per minibatch
-	curvs := make([][]float64, K) // u_i^T H_B u_i per minibatch
-	for i := range dirs {
-		grads[i] = make([]float64, M)
-		curvs[i] = make([]float64, M)
-	}
+	samples := &NoiseSamples{Batches: M, Directions: K, Grad: make([][]float64, M), Curv: make([][]float64, M)}
 	var batch data.Batch
 	idx := make([]int, opts.BatchSize)
-	g := make([]float64, p)
-	hv := make([]float64, p)
-	for j := 0; j < M; j++ {
-		// The j-th minibatch is step j of the probe's own sampler stream,
-		// drawn exactly as training draws its batches.
-		idx = sampler.Indices(int64(j), idx)
+	hu := make([][]float64, K)
+	for i := range hu {
+		hu[i] = make([]float64, p)
+	}
+	for j := range M {
+		sampler, err := data.NewSampler(ds.Len(), opts.BatchSize, opts.Sampling, opts.Seed, opts.Stream+uint64(j))
+		if err != nil {
+			return nil, nil, fmt.Errorf("noise: %w", err)
+		}
+		idx = sampler.Indices(0, idx)
 		ds.Fill(&batch, idx)
 		h, err := NewHessian(m, &batch, w0, opts.Step)
 		if err != nil {
-			return nil, fmt.Errorf("noise: minibatch %d: %w", j, err)
+			return nil, nil, fmt.Errorf("noise: minibatch %d: %w", j, err)
 		}
-		copy(g, h.Grad0)
 		op := contextOperator{ctx, h}
+		g, a := make([]float64, K), make([]float64, K*K)
 		for i, u := range dirs {
-			grads[i][j] = dot(u, g)
-			if err := op.Apply(hv, u); err != nil {
-				return nil, fmt.Errorf("noise: minibatch %d, direction %d: %w", j, i, err)
+			g[i] = dot(u, h.Grad0)
+			if err := op.Apply(hu[i], u); err != nil {
+				return nil, nil, fmt.Errorf("noise: minibatch %d, direction %d: %w", j, i, err)
 			}
-			curvs[i][j] = dot(u, hv)
 		}
+		for i := range K {
+			for k := i; k < K; k++ {
+				v := 0.5 * (dot(dirs[i], hu[k]) + dot(dirs[k], hu[i]))
+				a[i*K+k], a[k*K+i] = v, v
+			}
+		}
+		samples.Grad[j], samples.Curv[j] = g, a
 		if progress != nil {
 			progress(j+1, M)
 		}
 	}
 	out := make([]DirectionNoise, K)
-	for i := range dirs {
+	boot := newBatchBootstrap(M, opts.Boot, opts.Seed)
+	x, y := make([]float64, M), make([]float64, M)
+	for i := range K {
+		for j := range M {
+			x[j], y[j] = samples.Grad[j][i], samples.Curv[j][i*K+i]
+		}
 		var d DirectionNoise
-		d.MeanGrad, d.C, d.CErr = varianceWithError(grads[i])
-		d.MeanCurv, d.S2, d.S2Err = varianceWithError(curvs[i])
+		d.MeanGrad, d.C, d.CErr = varianceWithError(x)
+		d.MeanCurv, d.S2, d.S2Err = varianceWithError(y)
+		d.CLo, d.CHi = boot.varianceInterval(x, opts.Level)
+		d.S2Lo, d.S2Hi = boot.varianceInterval(y, opts.Level)
 		out[i] = d
 	}
-	return out, nil
+	return out, samples, nil
+}
+
+// batchBootstrap resamples M batches with replacement, the same B
+// resamples for every direction.
+type batchBootstrap struct {
+	draws [][]int
+}
+
+func newBatchBootstrap(m, b int, seed uint64) *batchBootstrap {
+	bs := &batchBootstrap{}
+	if b < 0 {
+		return bs
+	}
+	rng := newRand(seed ^ 0x9e3779b97f4a7c15)
+	for range b {
+		d := make([]int, m)
+		for j := range d {
+			d[j] = rng.IntN(m)
+		}
+		bs.draws = append(bs.draws, d)
+	}
+	return bs
+}
+
+// varianceInterval is the equal-tailed percentile interval of the sample
+// variance of x over the resamples (NaN without resamples).
+func (bs *batchBootstrap) varianceInterval(x []float64, level float64) (lo, hi float64) {
+	if len(bs.draws) == 0 {
+		return math.NaN(), math.NaN()
+	}
+	vs := make([]float64, len(bs.draws))
+	r := make([]float64, len(x))
+	for b, d := range bs.draws {
+		for j, k := range d {
+			r[j] = x[k]
+		}
+		_, vs[b], _ = varianceWithError(r)
+	}
+	slices.Sort(vs)
+	q := func(p float64) float64 {
+		f := p * float64(len(vs)-1)
+		i := int(f)
+		if i >= len(vs)-1 {
+			return vs[len(vs)-1]
+		}
+		return vs[i] + (f-float64(i))*(vs[i+1]-vs[i])
+	}
+	return q((1 - level) / 2), q((1 + level) / 2)
 }
 
 // varianceWithError returns the mean, the unbiased sample variance, and the

@@ -6,6 +6,8 @@ import (
 	"math"
 	"time"
 
+	"gonum.org/v1/gonum/mat"
+
 	"github.com/sgdyn/sgdyn/data"
 	"github.com/sgdyn/sgdyn/models"
 )
@@ -17,14 +19,31 @@ type SurveyOptions struct {
 	Bottom       int     // most negative eigenpairs (default 5; -1: none)
 	Bulk         int     // random directions orthogonal to the eigenvectors (default 16; -1: none)
 	Tol          float64 // Lanczos tolerance relative to max |lambda| (default 1e-4)
-	MaxIter      int     // Lanczos Krylov dimension cap (0: Lanczos default)
+	MaxIter      int     // Lanczos Krylov dimension cap (0: grow until the pairs converge)
+
+	// Dense computes the whole Hessian from P products and all its
+	// eigenpairs instead of Lanczos, with c along every eigenvector; for
+	// models up to a few thousand parameters.
+	Dense bool
+	// Window is the ensemble window (eta, T) the window-flat rule refers
+	// to: |lambda| eta T < Window.Threshold.
+	Window Window
+	// Flat is how many certified flat, non-null directions to probe
+	// (default 8 with Dense or FlatHVPs; -1: none). Dense: the noisiest
+	// axes of the window-flat subspace. Otherwise: the matrix-free
+	// search (FlatDirections) with a budget of FlatHVPs products.
+	Flat     int
+	FlatHVPs int
+	// Nulls is how many exact symmetry nulls the dense path probes as
+	// controls (default 2; -1: none).
+	Nulls int
 
 	DensityStarts int // stochastic Lanczos quadrature starts (default 4; -1 skips)
 	DensitySteps  int // Lanczos steps per start (default 30)
 	TraceSamples  int // Hutchinson samples (default 8; -1 skips)
 
-	NoiseBatches int           // minibatches for c and s2 (default 32)
-	BatchSize    int           // the training batch size
+	NoiseBatches int           // minibatches for s2 and the per-batch statistics (default 32)
+	BatchSize    int           // the batch size whose noise is measured (the ensemble's)
 	Sampling     data.Sampling // how the noise minibatches are drawn
 	NullTol      float64       // c <= NullTol * median(c) flags a symmetry null (default 1e-10)
 
@@ -48,8 +67,17 @@ func (o SurveyOptions) WithDefaults() SurveyOptions {
 	def(&o.DensitySteps, 30)
 	def(&o.TraceSamples, 8)
 	def(&o.NoiseBatches, 32)
+	if o.Dense || o.FlatHVPs > 0 {
+		def(&o.Flat, 8)
+	}
+	if o.Dense {
+		def(&o.Nulls, 2)
+	}
+	if o.Flat > 0 && !o.Dense {
+		def(&o.FlatHVPs, 50*o.Flat)
+	}
 	// Zero means "default"; a negative count asks for none.
-	for _, v := range []*int{&o.Top, &o.Bottom, &o.Bulk} {
+	for _, v := range []*int{&o.Top, &o.Bottom, &o.Bulk, &o.Flat, &o.Nulls} {
 		*v = max(*v, 0)
 	}
 	if o.Tol == 0 {
@@ -61,21 +89,43 @@ func (o SurveyOptions) WithDefaults() SurveyOptions {
 	if o.Sampling == "" {
 		o.Sampling = data.WithoutReplacement
 	}
+	if o.Window.Threshold == 0 && (o.Window.LR > 0 || o.Dense || o.Flat > 0) {
+		o.Window.Threshold = DefaultFlatThreshold
+	}
 	return o
 }
 
 // Direction describes one probed unit direction u.
 type Direction struct {
-	Index    int     `json:"index"`
-	Source   string  `json:"source"` // top-i, bottom-i, bulk-i or user-i
-	Lambda   float64 `json:"lambda"` // u^T H u over the evaluation set
-	Residual float64 `json:"residual,omitempty"`
-	C        float64 `json:"c"` // Var_B(u . g_B)
+	Index  int    `json:"index"`
+	Source string `json:"source"` // top-i, bottom-i, flat-i, null-i, bulk-i or user-i
+	// Lambda is u^T H u over the evaluation set and HNorm ||H u||, the
+	// direction's flatness certificate: the weight of eigenvectors with
+	// |lambda| > delta is at most (HNorm / delta)^2.
+	Lambda   float64 `json:"lambda"`
+	HNorm    float64 `json:"h_norm"`
+	Residual float64 `json:"residual,omitempty"` // ||H u - lambda u||
+	// Certificate says how the direction was obtained and certified.
+	Certificate string `json:"certificate"`
+	// Class is the dense path's class of the direction (null,
+	// window-flat, confined-candidate, negative), or the same rule applied
+	// to (lambda, HNorm, c) for other sources.
+	Class string `json:"class,omitempty"`
+	// C is Var_B(u . g_B) at the survey's batch size from per-example
+	// gradients over the evaluation set, CErr its standard error, and
+	// Kurtosis that of the per-example projections.
+	C        float64 `json:"c"`
 	CErr     float64 `json:"c_err"`
-	S2       float64 `json:"s2"` // Var_B(u^T H_B u)
-	S2Err    float64 `json:"s2_err"`
-	MeanGrad float64 `json:"mean_grad"` // u . grad L over the evaluation set
-	Null     bool    `json:"null"`      // exact symmetry direction: c at round-off level
+	Kurtosis float64 `json:"kurtosis"`
+	// CBatch is the same variance estimated from the M noise minibatches,
+	// with a bootstrap interval over them: a cross-check of C.
+	CBatch   float64    `json:"c_batch"`
+	CBatchCI [2]float64 `json:"c_batch_ci"`
+	S2       float64    `json:"s2"` // Var_B(u^T H_B u), from the M minibatches
+	S2Err    float64    `json:"s2_err"`
+	S2CI     [2]float64 `json:"s2_ci"`
+	MeanGrad float64    `json:"mean_grad"` // u . grad L over the evaluation set
+	Null     bool       `json:"null"`      // exact symmetry direction: c at round-off level
 }
 
 // Survey is everything measured about a reference point.
@@ -88,22 +138,43 @@ type Survey struct {
 	Bottom       []Eigenvalue    `json:"bottom"`
 	Converged    bool            `json:"lanczos_converged"`
 	LanczosHVPs  int             `json:"lanczos_hvps"`
+	Dense        *DenseSpectrum  `json:"dense,omitempty"`
+	Flat         *FlatSummary    `json:"flat,omitempty"`
 	Density      *DensitySummary `json:"density,omitempty"`
 	Trace        *TraceEstimate  `json:"trace,omitempty"`
 	HVPs         int             `json:"hvps"` // Hessian-vector products on the evaluation set
 	// FrozenPattern says the products held the reference point's ReLU and
 	// max-pool pattern fixed (see Hessian).
-	FrozenPattern bool          `json:"frozen_activation_pattern"`
-	Directions    []Direction   `json:"-"`
-	Vectors       [][]float64   `json:"-"` // unit directions, in Directions order
-	Seconds       float64       `json:"seconds"`
-	Settings      SurveyOptions `json:"settings"`
+	FrozenPattern bool `json:"frozen_activation_pattern"`
+	// Warnings are problems a reader of the results must know about
+	// (unconverged eigenpairs, too few flat directions).
+	Warnings   []string    `json:"warnings,omitempty"`
+	Directions []Direction `json:"-"`
+	Vectors    [][]float64 `json:"-"` // unit directions, in Directions order
+	// HV[i][j] = u_i^T H u_j over the evaluation set, and Noise the
+	// per-batch statistics: the inputs of the subspace recursion.
+	HV       [][]float64        `json:"-"`
+	Noise    *NoiseSamples      `json:"-"`
+	Seconds  float64            `json:"seconds"`
+	Stages   map[string]float64 `json:"stage_seconds"`
+	Settings SurveyOptions      `json:"settings"`
+}
+
+// FlatSummary is what the matrix-free flat search spent and reached.
+type FlatSummary struct {
+	K      int     `json:"k"`
+	Budget int     `json:"budget_hvps"`
+	HVPs   int     `json:"hvps"`
+	Delta  float64 `json:"delta"` // largest certified ||H u|| among the directions
+	Target float64 `json:"target_delta"`
+	Method string  `json:"method"`
 }
 
 // Eigenvalue is a Ritz value with its residual ||H v - lambda v||.
 type Eigenvalue struct {
-	Value    float64 `json:"value"`
-	Residual float64 `json:"residual"`
+	Value     float64 `json:"value"`
+	Residual  float64 `json:"residual"`
+	Converged bool    `json:"converged"`
 }
 
 // DensitySummary is the smoothed spectral density on a grid.
@@ -114,11 +185,12 @@ type DensitySummary struct {
 
 // RunSurvey measures the reference point w0 of model m (use a float64 model):
 // the extreme eigenpairs of the mean Hessian over a fixed evaluation set drawn
-// from train, its spectral density and trace, and the gradient and curvature
-// noise of training-size minibatches along the eigenvectors, random bulk
-// directions and any user directions. progress, if not nil, gets a stage
-// name and counts as the survey goes. Cancelling ctx stops the survey
-// before its next Hessian-vector product with ctx's error.
+// from train (by Lanczos, or all of them with Dense), certified flat and
+// null directions, its spectral density and trace, and the gradient and
+// curvature noise of minibatches along every probed direction. progress,
+// if not nil, gets a stage name and counts as the survey goes. Cancelling
+// ctx stops the survey before its next Hessian-vector product with ctx's
+// error.
 func RunSurvey(ctx context.Context, m models.Model, train data.Dataset, w0 []float64, o SurveyOptions, progress func(stage string, done, total int)) (*Survey, error) {
 	start := time.Now()
 	o = o.WithDefaults()
@@ -129,6 +201,9 @@ func RunSurvey(ctx context.Context, m models.Model, train data.Dataset, w0 []flo
 	if o.Top+o.Bottom > p {
 		return nil, fmt.Errorf("survey: %d eigenpairs requested of a %d-parameter model", o.Top+o.Bottom, p)
 	}
+	if o.Flat > 0 && !(o.Window.LR > 0 && o.Window.Steps > 0) {
+		return nil, fmt.Errorf("survey: flat directions need the ensemble window (lr and steps)")
+	}
 	idx := data.EvenlySpaced(train.Len(), o.EvalExamples)
 	n := len(idx)
 	var eval data.Batch
@@ -137,37 +212,46 @@ func RunSurvey(ctx context.Context, m models.Model, train data.Dataset, w0 []flo
 	if err != nil {
 		return nil, fmt.Errorf("survey: %w", err)
 	}
-	s := &Survey{Params: p, EvalExamples: n, Loss: h.Loss0, GradNorm: math.Sqrt(dot(h.Grad0, h.Grad0)), FrozenPattern: h.FrozenPattern(), Settings: o}
+	s := &Survey{Params: p, EvalExamples: n, Loss: h.Loss0, GradNorm: math.Sqrt(dot(h.Grad0, h.Grad0)),
+		FrozenPattern: h.FrozenPattern(), Settings: o, Stages: map[string]float64{}}
 	counter := &CountingOperator{Op: contextOperator{ctx, h}}
 	stage := "lanczos"
 	counter.OnApply = func(calls int) { progress(stage, calls, 0) }
+	clock := newStopwatch()
+	// hu[i] = H u_i for every probed direction, from the products made anyway.
+	var hu [][]float64
+	add := func(d Direction, v, hv []float64) {
+		s.Directions = append(s.Directions, d)
+		s.Vectors = append(s.Vectors, v)
+		hu = append(hu, hv)
+	}
 
-	lz, err := Lanczos(counter, LanczosOptions{Top: o.Top, Bottom: o.Bottom, Tol: o.Tol, MaxIter: o.MaxIter, Seed: o.Seed})
-	if err != nil {
-		return nil, fmt.Errorf("survey: %w", err)
-	}
-	s.Converged, s.LanczosHVPs = lz.Converged, lz.Applies
-	// Report true residuals: the Lanczos estimate |beta s| is exact only in
-	// exact arithmetic, and finite-difference products are not exact.
-	stage = "residuals"
-	for _, pairs := range [][]Eigenpair{lz.Top, lz.Bottom} {
-		for i := range pairs {
-			if pairs[i].Residual, err = RitzResidual(counter, pairs[i]); err != nil {
-				return nil, fmt.Errorf("survey: %w", err)
-			}
+	if o.Dense {
+		stage = "dense hessian"
+		counter.OnApply = func(calls int) { progress(stage, calls, p) }
+		spec, err := NewDenseSpectrum(ctx, counter, m, train, idx, w0, o.BatchSize, o.Sampling, o.Window, o.NullTol, progress)
+		if err != nil {
+			return nil, fmt.Errorf("survey: %w", err)
 		}
-	}
-	add := func(source string, pair Eigenpair) {
-		s.Directions = append(s.Directions, Direction{Source: source, Lambda: pair.Value, Residual: pair.Residual})
-		s.Vectors = append(s.Vectors, pair.Vector)
-	}
-	for i, pair := range lz.Top {
-		s.Top = append(s.Top, Eigenvalue{pair.Value, pair.Residual})
-		add(fmt.Sprintf("top-%d", i), pair)
-	}
-	for i, pair := range lz.Bottom {
-		s.Bottom = append(s.Bottom, Eigenvalue{pair.Value, pair.Residual})
-		add(fmt.Sprintf("bottom-%d", i), pair)
+		s.Dense = spec
+		s.Converged = true
+		for k, stg := range spec.Seconds {
+			s.Stages["dense "+k] = stg
+		}
+		denseDirs(s, spec, o, add)
+		clock.lap()
+	} else {
+		if err := lanczosDirs(s, counter, o, add); err != nil {
+			return nil, err
+		}
+		s.Stages["lanczos"] = clock.lap()
+		if o.Flat > 0 {
+			stage = "flat search"
+			if err := flatDirs(ctx, s, counter, m, train, w0, o, add); err != nil {
+				return nil, err
+			}
+			s.Stages["flat"] = clock.lap()
+		}
 	}
 	eigen := len(s.Vectors)
 	if o.Bulk > 0 {
@@ -176,8 +260,7 @@ func RunSurvey(ctx context.Context, m models.Model, train data.Dataset, w0 []flo
 			return nil, fmt.Errorf("survey: bulk directions: %w", err)
 		}
 		for i, v := range bulk {
-			s.Directions = append(s.Directions, Direction{Source: fmt.Sprintf("bulk-%d", i)})
-			s.Vectors = append(s.Vectors, v)
+			add(Direction{Source: fmt.Sprintf("bulk-%d", i), Certificate: "random unit vector orthogonal to the eigenvectors (a mixture of modes)"}, v, nil)
 		}
 	}
 	for i, u := range o.User {
@@ -192,55 +275,262 @@ func RunSurvey(ctx context.Context, m models.Model, train data.Dataset, w0 []flo
 		for j := range v {
 			v[j] /= nv
 		}
-		s.Directions = append(s.Directions, Direction{Source: fmt.Sprintf("user-%d", i)})
-		s.Vectors = append(s.Vectors, v)
+		add(Direction{Source: fmt.Sprintf("user-%d", i), Certificate: "given by the user"}, v, nil)
 	}
 	stage = "curvature"
-	lams, err := Curvatures(counter, s.Vectors[eigen:])
-	if err != nil {
-		return nil, fmt.Errorf("survey: %w", err)
+	for i := range s.Vectors {
+		if hu[i] != nil {
+			continue
+		}
+		hv := make([]float64, p)
+		if s.Dense != nil {
+			denseApply(s.Dense, hv, s.Vectors[i])
+		} else if err := counter.Apply(hv, s.Vectors[i]); err != nil {
+			return nil, fmt.Errorf("survey: curvature of direction %d: %w", i, err)
+		}
+		hu[i] = hv
+		d := &s.Directions[i]
+		d.Lambda, d.HNorm = dot(s.Vectors[i], hv), norm(hv)
+		if i < eigen && d.Source != "" && d.Certificate != "" && s.Flat != nil {
+			d.Certificate += fmt.Sprintf("; rechecked %.3g", d.HNorm)
+		}
 	}
-	for i, l := range lams {
-		s.Directions[eigen+i].Lambda = l
+	s.HV = make([][]float64, len(s.Vectors))
+	for i := range s.Vectors {
+		s.HV[i] = make([]float64, len(s.Vectors))
+		for j := range s.Vectors {
+			s.HV[i][j] = 0.5 * (dot(s.Vectors[i], hu[j]) + dot(s.Vectors[j], hu[i]))
+		}
 	}
-	if o.DensityStarts > 0 {
+	s.Stages["curvature"] = clock.lap()
+	if o.DensityStarts > 0 && s.Dense == nil {
 		stage = "density"
 		d, err := SpectralDensity(counter, DensityOptions{Starts: o.DensityStarts, Steps: o.DensitySteps, Seed: o.Seed})
 		if err != nil {
 			return nil, fmt.Errorf("survey: %w", err)
 		}
 		s.Density = &DensitySummary{Grid: d.Grid, Values: d.Values}
+		s.Stages["density"] = clock.lap()
 	}
-	if o.TraceSamples > 0 {
+	if o.TraceSamples > 0 && s.Dense == nil {
 		stage = "trace"
 		tr, err := HutchinsonTrace(counter, o.TraceSamples, o.Seed)
 		if err != nil {
 			return nil, fmt.Errorf("survey: %w", err)
 		}
 		s.Trace = &tr
+		s.Stages["trace"] = clock.lap()
+	}
+	if s.Dense != nil {
+		var tr float64
+		for _, l := range s.Dense.Values {
+			tr += l
+		}
+		s.Trace = &TraceEstimate{Mean: tr, Samples: 0}
 	}
 	s.HVPs = counter.Calls
 
-	noise, err := MinibatchNoise(ctx, m, train, w0, s.Vectors, NoiseOptions{
+	// c from per-example gradients: exact when the evaluation set is the
+	// whole training set, and with no minibatch sampling error otherwise.
+	progress("per-example noise", 0, n)
+	proj, err := ExampleProjections(ctx, m, train, idx, w0, s.Vectors)
+	if err != nil {
+		return nil, fmt.Errorf("survey: %w", err)
+	}
+	ex, err := NoiseFromProjections(proj, train.Len(), o.BatchSize, o.Sampling)
+	if err != nil {
+		return nil, fmt.Errorf("survey: %w", err)
+	}
+	s.Stages["example noise"] = clock.lap()
+	noise, samples, err := MinibatchNoise(ctx, m, train, w0, s.Vectors, NoiseOptions{
 		Batches: o.NoiseBatches, BatchSize: o.BatchSize, Sampling: o.Sampling,
 		Seed: o.Seed, Stream: NoiseStream, Step: o.FDStep,
 	}, func(done, total int) { progress("noise", done, total) })
 	if err != nil {
 		return nil, fmt.Errorf("survey: %w", err)
 	}
-	cs := make([]float64, len(noise))
+	s.Noise = samples
+	s.Stages["batch noise"] = clock.lap()
 	for i, nz := range noise {
 		d := &s.Directions[i]
 		d.Index = i
-		d.C, d.CErr, d.S2, d.S2Err = nz.C, nz.CErr, nz.S2, nz.S2Err
+		d.C, d.CErr, d.Kurtosis = ex.C[i], ex.CErr[i], ex.Kurtosis[i]
+		d.CBatch, d.CBatchCI = nz.C, [2]float64{nz.CLo, nz.CHi}
+		d.S2, d.S2Err, d.S2CI = nz.S2, nz.S2Err, [2]float64{nz.S2Lo, nz.S2Hi}
 		d.MeanGrad = dot(s.Vectors[i], h.Grad0)
-		cs[i] = nz.C
 	}
-	nulls, _ := FlagNulls(cs, o.NullTol)
-	for i, null := range nulls {
-		s.Directions[i].Null = null
-	}
+	classifyDirections(s, o)
 	m.SetParams(w0)
 	s.Seconds = time.Since(start).Seconds()
 	return s, nil
 }
+
+// classifyDirections flags nulls among the probed directions and gives
+// every direction the dense path's class, from its own lambda, HNorm and c.
+func classifyDirections(s *Survey, o SurveyOptions) {
+	cs := make([]float64, len(s.Directions))
+	for i, d := range s.Directions {
+		cs[i] = d.C
+	}
+	null, med := FlagNulls(cs, o.NullTol)
+	if s.Dense != nil {
+		// The median over every eigenvector is the robust reference: the
+		// probed set deliberately holds nulls.
+		med = s.Dense.NullMedian
+	}
+	var bound float64
+	if o.Window.LR > 0 && o.Window.Steps > 0 {
+		bound = o.Window.FlatBound()
+	}
+	for i := range s.Directions {
+		d := &s.Directions[i]
+		d.Null = null[i] || (s.Dense != nil && d.C <= o.NullTol*med)
+		switch {
+		case d.Null:
+			d.Class = ClassNull
+		case bound > 0 && d.HNorm < bound:
+			d.Class = ClassWindowFlat
+		case d.Lambda < 0:
+			d.Class = ClassNegative
+		default:
+			d.Class = ClassConfined
+		}
+	}
+}
+
+// lanczosDirs adds the top and bottom Ritz pairs. With MaxIter 0 it grows
+// the Krylov cap until every requested pair converges (up to 8 times the
+// default or P), and labels the pairs that still did not.
+func lanczosDirs(s *Survey, counter *CountingOperator, o SurveyOptions, add func(Direction, []float64, []float64)) error {
+	if o.Top+o.Bottom == 0 {
+		s.Converged = true
+		return nil
+	}
+	p := counter.Dim()
+	maxIter := o.MaxIter
+	if maxIter == 0 {
+		maxIter = max(3*(o.Top+o.Bottom)+20, 60)
+	}
+	var lz *LanczosResult
+	for {
+		var err error
+		lz, err = Lanczos(counter, LanczosOptions{Top: o.Top, Bottom: o.Bottom, Tol: o.Tol, MaxIter: min(maxIter, p), Seed: o.Seed})
+		if err != nil {
+			return fmt.Errorf("survey: %w", err)
+		}
+		s.LanczosHVPs += lz.Applies
+		grown := 2 * maxIter
+		if lz.Converged || o.MaxIter != 0 || maxIter >= p || grown > 8*max(3*(o.Top+o.Bottom)+20, 60) {
+			break
+		}
+		maxIter = grown
+	}
+	s.Converged = lz.Converged
+	var lmax float64
+	for _, pairs := range [][]Eigenpair{lz.Top, lz.Bottom} {
+		for _, pr := range pairs {
+			lmax = math.Max(lmax, math.Abs(pr.Value))
+		}
+	}
+	// True residuals: the Lanczos estimate |beta s| is exact only in exact
+	// arithmetic, and finite-difference products are not exact.
+	one := func(source string, pr Eigenpair) (Eigenvalue, error) {
+		hv := make([]float64, p)
+		if err := counter.Apply(hv, pr.Vector); err != nil {
+			return Eigenvalue{}, fmt.Errorf("survey: residual of %s: %w", source, err)
+		}
+		r := make([]float64, p)
+		for i := range r {
+			r[i] = hv[i] - pr.Value*pr.Vector[i]
+		}
+		ev := Eigenvalue{Value: pr.Value, Residual: norm(r)}
+		ev.Converged = ev.Residual <= o.Tol*lmax
+		cert := fmt.Sprintf("Lanczos Ritz pair, residual %.2g (%.2g lambda_max)", ev.Residual, ev.Residual/lmax)
+		if !ev.Converged {
+			cert = "NOT CONVERGED: " + cert
+			s.Warnings = append(s.Warnings, fmt.Sprintf("%s did not converge: residual %.2g lambda_max > tolerance %.2g (raise --max-iter)", source, ev.Residual/lmax, o.Tol))
+		}
+		add(Direction{Source: source, Lambda: pr.Value, Residual: ev.Residual, HNorm: norm(hv), Certificate: cert}, pr.Vector, hv)
+		return ev, nil
+	}
+	for i, pr := range lz.Top {
+		ev, err := one(fmt.Sprintf("top-%d", i), pr)
+		if err != nil {
+			return err
+		}
+		s.Top = append(s.Top, ev)
+	}
+	for i, pr := range lz.Bottom {
+		ev, err := one(fmt.Sprintf("bottom-%d", i), pr)
+		if err != nil {
+			return err
+		}
+		s.Bottom = append(s.Bottom, ev)
+	}
+	return nil
+}
+
+// denseDirs adds the dense path's probed directions: the top eigenvectors,
+// the most negative ones, the noisiest axes of the window-flat subspace and
+// a few nulls as controls.
+func denseDirs(s *Survey, spec *DenseSpectrum, o SurveyOptions, add func(Direction, []float64, []float64)) {
+	p := spec.Params
+	eigdir := func(source string, i int, cert string) {
+		v := spec.Eigenvector(i)
+		hv := make([]float64, p)
+		denseApply(spec, hv, v)
+		add(Direction{Source: source, Lambda: spec.Values[i], HNorm: norm(hv), Certificate: cert}, v, hv)
+	}
+	for k, i := range spec.Top(o.Top) {
+		s.Top = append(s.Top, Eigenvalue{Value: spec.Values[i], Converged: true})
+		eigdir(fmt.Sprintf("top-%d", k), i, "dense eigenvector")
+	}
+	for k, i := range spec.Bottom(o.Bottom) {
+		s.Bottom = append(s.Bottom, Eigenvalue{Value: spec.Values[i], Converged: true})
+		eigdir(fmt.Sprintf("bottom-%d", k), i, "dense eigenvector")
+	}
+	flat, _ := spec.FlatDirections(o.Flat)
+	bound := spec.Window.FlatBound()
+	for k, u := range flat {
+		hv := make([]float64, p)
+		denseApply(spec, hv, u)
+		add(Direction{Source: fmt.Sprintf("flat-%d", k), Lambda: dot(u, hv), HNorm: norm(hv),
+			Certificate: fmt.Sprintf("noisiest axis %d of the %d-dimensional window-flat subspace (|lambda| < %.3g = %g/(eta T)); ||H u|| from the dense Hessian", k, spec.Counts[ClassWindowFlat], bound, spec.Window.Threshold)}, u, hv)
+	}
+	if len(flat) < o.Flat {
+		s.Warnings = append(s.Warnings, fmt.Sprintf("only %d window-flat, non-null eigenvectors at |lambda| eta T < %g (asked for %d flat directions)", spec.Counts[ClassWindowFlat], spec.Window.Threshold, o.Flat))
+	}
+	for k, i := range spec.Nulls(o.Nulls) {
+		eigdir(fmt.Sprintf("null-%d", k), i, "dense eigenvector with c at round-off: an exact symmetry (control)")
+	}
+}
+
+func denseApply(spec *DenseSpectrum, dst, v []float64) {
+	mat.NewVecDense(len(dst), dst).MulVec(spec.H, mat.NewVecDense(len(v), v))
+}
+
+// flatDirs adds K certified flat directions from the matrix-free search,
+// started from centred minibatch gradients so that it stays out of the
+// exact symmetry nulls.
+func flatDirs(ctx context.Context, s *Survey, counter *CountingOperator, m models.Model, train data.Dataset, w0 []float64, o SurveyOptions, add func(Direction, []float64, []float64)) error {
+	starts, err := NoiseStarts(m, train, w0, max(2*o.Flat, 8), o.BatchSize, o.Sampling, o.Seed, NoiseStream/2)
+	if err != nil {
+		return fmt.Errorf("survey: flat search: %w", err)
+	}
+	target := o.Window.FlatBound()
+	res, err := FlatDirections(ctx, counter, FlatOptions{K: o.Flat, HVPs: o.FlatHVPs, Delta: target, Start: starts})
+	if err != nil {
+		return fmt.Errorf("survey: flat search: %w", err)
+	}
+	s.Flat = &FlatSummary{K: o.Flat, Budget: o.FlatHVPs, HVPs: res.HVPs, Delta: res.Delta, Target: target, Method: res.Method}
+	if res.Delta > target {
+		s.Warnings = append(s.Warnings, fmt.Sprintf("flat search reached delta %.3g, above the window-flat bound %.3g = %g/(eta T): raise --flat-hvps", res.Delta, target, o.Window.Threshold))
+	}
+	for k, fd := range res.Directions {
+		add(Direction{Source: fmt.Sprintf("flat-%d", k), Lambda: fd.Rayleigh, HNorm: fd.HNorm,
+			Certificate: fmt.Sprintf("matrix-free flat search, certified ||H u|| = %.3g by one product (target %.3g)", fd.HNorm, target)}, fd.Vector, nil)
+	}
+	return nil
+}
+
+func norm(v []float64) float64 { return math.Sqrt(dot(v, v)) }

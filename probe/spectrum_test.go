@@ -1,0 +1,226 @@
+package probe
+
+import (
+	"context"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/sgdyn/sgdyn/data"
+	"github.com/sgdyn/sgdyn/models"
+)
+
+// trainedMLP returns a small softmax tanh MLP trained by full-batch
+// gradient descent on random data, near a minimum, with its data set.
+func trainedMLP(t *testing.T, n int) (models.Model, *batchDataset, []float64) {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(7, 7))
+	ds := &batchDataset{randomBatch(rng, n, 6, 3)}
+	m, w := newModel(t, models.Config{Kind: "mlp", MLP: models.MLPConfig{Hidden: []int{8}}}, models.Shape{Inputs: 6, Classes: 3})
+	g := make([]float64, len(w))
+	for range 400 {
+		m.SetParams(w)
+		if _, err := m.Grad(ds.b, g); err != nil {
+			t.Fatal(err)
+		}
+		for i := range w {
+			w[i] -= 0.5 * g[i]
+		}
+	}
+	m.SetParams(w)
+	return m, ds, w
+}
+
+// outputShift is the softmax symmetry: all output biases moved together.
+func outputShift(m models.Model) []float64 {
+	u := make([]float64, m.NumParams())
+	for _, ti := range m.Tensors() {
+		if ti.Name == "out.bias" {
+			for i := ti.Offset; i < ti.Offset+ti.Size; i++ {
+				u[i] = 1 / math.Sqrt(float64(ti.Size))
+			}
+		}
+	}
+	return u
+}
+
+// exactC is the batch gradient-noise variance along u from every
+// per-example gradient: S^2 (N-b)/(N b) without replacement.
+func exactC(t *testing.T, m models.Model, ds data.Dataset, w []float64, u []float64, b int, s data.Sampling) float64 {
+	t.Helper()
+	var one data.Batch
+	g := make([]float64, len(w))
+	x := make([]float64, ds.Len())
+	m.SetParams(w)
+	for k := range x {
+		ds.Fill(&one, []int{k})
+		if _, err := m.Grad(&one, g); err != nil {
+			t.Fatal(err)
+		}
+		x[k] = dot(u, g)
+	}
+	_, v, _ := varianceWithError(x)
+	f, err := BatchFactor(ds.Len(), b, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f * v
+}
+
+func TestDenseSpectrum(t *testing.T) {
+	const n, b = 240, 16
+	m, ds, w := trainedMLP(t, n)
+	var all data.Batch
+	ds.Fill(&all, data.EvenlySpaced(n, n))
+	h, err := NewHessian(m, &all, w, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	win := Window{LR: 0.1, Steps: 200, Threshold: 0.2}
+	spec, err := NewDenseSpectrum(context.Background(), h, m, ds, data.EvenlySpaced(n, n), w, b, data.WithoutReplacement, win, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := m.NumParams()
+	if spec.RelAsymmetry > 1e-6 {
+		t.Errorf("relative asymmetry %g of finite-difference Hessian", spec.RelAsymmetry)
+	}
+	// c along eigenvectors equals the brute-force per-example value.
+	for _, i := range []int{0, p / 3, p / 2, p - 1} {
+		want := exactC(t, m, ds, w, spec.Eigenvector(i), b, data.WithoutReplacement)
+		if got := spec.C[i]; math.Abs(got-want) > 1e-9*want+1e-300 && !(want < 1e-25 && got < 1e-25) {
+			t.Errorf("eigenvector %d: c = %g, per-example %g", i, got, want)
+		}
+	}
+	// The output-bias shift lies in the null class.
+	shift := outputShift(m)
+	var inNull float64
+	for _, i := range spec.ofClass(ClassNull) {
+		c := dot(shift, spec.Eigenvector(i))
+		inNull += c * c
+	}
+	if inNull < 0.999 {
+		t.Errorf("output-bias shift has weight %.6f on the %d null eigenvectors, want ~1", inNull, spec.Counts[ClassNull])
+	}
+	total := 0
+	for _, c := range spec.Counts {
+		total += c
+	}
+	if total != p || spec.Counts[ClassNull] < 1 || spec.Counts[ClassConfined] < 1 {
+		t.Fatalf("class counts %v over %d eigenvectors", spec.Counts, p)
+	}
+	bound := win.FlatBound()
+	for i, cl := range spec.Classes {
+		l := spec.Values[i]
+		if (cl == ClassWindowFlat) != (math.Abs(l) < bound && cl != ClassNull) {
+			t.Errorf("eigenvector %d: lambda %g class %s with flat bound %g", i, l, cl, bound)
+		}
+	}
+	if spec.Counts[ClassWindowFlat] < 3 {
+		t.Fatalf("only %d window-flat eigenvectors (bound %g); the test needs a few", spec.Counts[ClassWindowFlat], bound)
+	}
+	// The noisiest axes of the flat subspace: orthonormal, certified, and
+	// the first carries at least the noise of the noisiest flat eigenvector.
+	dirs, cs := spec.FlatDirections(3)
+	checkOrthonormal(t, dirs, 1e-10)
+	var maxEig float64
+	for _, i := range spec.ofClass(ClassWindowFlat) {
+		maxEig = math.Max(maxEig, spec.C[i])
+	}
+	for k, u := range dirs {
+		if hn := spec.HNorm(u); hn > bound {
+			t.Errorf("flat axis %d: ||H u|| = %g above the bound %g", k, hn, bound)
+		}
+		if dot(u, shift) > 1e-8 {
+			t.Errorf("flat axis %d overlaps the null shift by %g", k, dot(u, shift))
+		}
+		want := exactC(t, m, ds, w, u, b, data.WithoutReplacement)
+		if math.Abs(cs[k]-want) > 1e-9*want {
+			t.Errorf("flat axis %d: c %g, per-example %g", k, cs[k], want)
+		}
+		if k > 0 && cs[k] > cs[k-1]*(1+1e-12) {
+			t.Errorf("flat axes not in decreasing noise: %g then %g", cs[k-1], cs[k])
+		}
+	}
+	if cs[0] < maxEig*(1-1e-9) {
+		t.Errorf("first flat axis has c %g below the noisiest flat eigenvector's %g", cs[0], maxEig)
+	}
+}
+
+// TestMinibatchNoiseUnbiased: each noise batch is a fresh sample, so the
+// sample variance over batches is unbiased for the without-replacement
+// batch variance. Slices of one shuffle would be too high by N/(N-b) = 2
+// here. The bootstrap interval must cover the exact value for at least 18
+// of 20 random directions.
+func TestMinibatchNoiseUnbiased(t *testing.T) {
+	const n, b, dirsN = 120, 60, 20
+	m, ds, w := trainedMLP(t, n)
+	rng := rand.New(rand.NewPCG(3, 9))
+	var dirs [][]float64
+	for range dirsN {
+		dirs = append(dirs, randomUnit(rng, m.NumParams()))
+	}
+	got, samples, err := MinibatchNoise(context.Background(), m, ds, w, dirs, NoiseOptions{Batches: 200, BatchSize: b, Sampling: data.WithoutReplacement, Seed: 5, Stream: 100}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if samples.Batches != 200 || len(samples.Curv[0]) != dirsN*dirsN {
+		t.Fatalf("samples %d batches, %d curvature entries", samples.Batches, len(samples.Curv[0]))
+	}
+	covered := 0
+	var ratio float64
+	for i, u := range dirs {
+		want := exactC(t, m, ds, w, u, b, data.WithoutReplacement)
+		ratio += got[i].C / want / dirsN
+		if got[i].CLo <= want && want <= got[i].CHi {
+			covered++
+		}
+	}
+	t.Logf("mean c / exact %.3f, %d of %d intervals cover", ratio, covered, dirsN)
+	if ratio < 0.85 || ratio > 1.15 {
+		t.Errorf("mean ratio of c to its exact value %.3f: biased (slices of one shuffle give 2)", ratio)
+	}
+	if covered < 18 {
+		t.Errorf("only %d of %d bootstrap intervals cover the exact c", covered, dirsN)
+	}
+}
+
+// TestSurveyDense runs the whole dense survey: the probed directions are
+// top, flat and null ones with their certificates and classes, and c is
+// exact (the evaluation set is the whole training set).
+func TestSurveyDense(t *testing.T) {
+	const n, b = 240, 16
+	m, ds, w := trainedMLP(t, n)
+	s, err := RunSurvey(context.Background(), m, ds, w, SurveyOptions{
+		EvalExamples: n, Dense: true, Top: 3, Bottom: 2, Bulk: -1, Flat: 3, Nulls: 1, NoiseBatches: 8,
+		BatchSize: b, Sampling: data.WithoutReplacement, Window: Window{LR: 0.1, Steps: 200}, Seed: 1,
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	classes := map[string]string{}
+	for i, d := range s.Directions {
+		classes[d.Source] = d.Class
+		want := exactC(t, m, ds, w, s.Vectors[i], b, data.WithoutReplacement)
+		if math.Abs(d.C-want) > 1e-9*want && !(want < 1e-25 && d.C < 1e-25) {
+			t.Errorf("%s: c %g, exact %g", d.Source, d.C, want)
+		}
+		if d.CErr > 1e-12*d.C {
+			t.Errorf("%s: c_err %g with every example used", d.Source, d.CErr)
+		}
+		if d.Certificate == "" || (d.HNorm == 0 && !d.Null) {
+			t.Errorf("%s: no certificate or ||H u|| (%q, %g)", d.Source, d.Certificate, d.HNorm)
+		}
+	}
+	for src, want := range map[string]string{"top-0": ClassConfined, "flat-0": ClassWindowFlat, "flat-2": ClassWindowFlat, "null-0": ClassNull} {
+		if classes[src] != want {
+			t.Errorf("%s classified %q, want %q (all: %v)", src, classes[src], want, classes)
+		}
+	}
+	if len(s.HV) != len(s.Vectors) || s.Noise == nil || s.Noise.Batches != 8 {
+		t.Fatalf("subspace inputs missing: HV %d, noise %+v", len(s.HV), s.Noise)
+	}
+	if s.HV[0][0] != s.Directions[0].Lambda && math.Abs(s.HV[0][0]-s.Directions[0].Lambda) > 1e-9*math.Abs(s.Directions[0].Lambda) {
+		t.Errorf("HV[0][0] %g, lambda %g", s.HV[0][0], s.Directions[0].Lambda)
+	}
+}
