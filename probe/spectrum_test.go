@@ -220,6 +220,11 @@ func TestSurveyDense(t *testing.T) {
 	if len(s.HV) != len(s.Vectors) || s.Noise == nil || s.Noise.Batches != 8 {
 		t.Fatalf("subspace inputs missing: HV %d, noise %+v", len(s.HV), s.Noise)
 	}
+	for i, d := range s.Directions {
+		if math.Abs(s.CV[i][i]-d.C) > 1e-12*d.C {
+			t.Errorf("%s: CV diagonal %g, c %g", d.Source, s.CV[i][i], d.C)
+		}
+	}
 	if s.HV[0][0] != s.Directions[0].Lambda && math.Abs(s.HV[0][0]-s.Directions[0].Lambda) > 1e-9*math.Abs(s.Directions[0].Lambda) {
 		t.Errorf("HV[0][0] %g, lambda %g", s.HV[0][0], s.Directions[0].Lambda)
 	}

@@ -153,8 +153,11 @@ type Survey struct {
 	Vectors    [][]float64 `json:"-"` // unit directions, in Directions order
 	// HV[i][j] = u_i^T H u_j over the evaluation set, and Noise the
 	// per-batch statistics: the inputs of the subspace recursion.
-	HV       [][]float64        `json:"-"`
-	Noise    *NoiseSamples      `json:"-"`
+	HV    [][]float64   `json:"-"`
+	Noise *NoiseSamples `json:"-"`
+	// CV[i][j] = Cov_B(u_i . g_B, u_j . g_B) at the survey's batch size,
+	// from the per-example gradients (its diagonal is each direction's c).
+	CV       [][]float64        `json:"-"`
 	Seconds  float64            `json:"seconds"`
 	Stages   map[string]float64 `json:"stage_seconds"`
 	Settings SurveyOptions      `json:"settings"`
@@ -341,6 +344,7 @@ func RunSurvey(ctx context.Context, m models.Model, train data.Dataset, w0 []flo
 	if err != nil {
 		return nil, fmt.Errorf("survey: %w", err)
 	}
+	s.CV = batchCovariance(proj, ex.Factor)
 	s.Stages["example noise"] = clock.lap()
 	noise, samples, err := MinibatchNoise(ctx, m, train, w0, s.Vectors, NoiseOptions{
 		Batches: o.NoiseBatches, BatchSize: o.BatchSize, Sampling: o.Sampling,
@@ -534,3 +538,30 @@ func flatDirs(ctx context.Context, s *Survey, counter *CountingOperator, m model
 }
 
 func norm(v []float64) float64 { return math.Sqrt(dot(v, v)) }
+
+// batchCovariance is factor times the sample covariance (ddof 1) of the
+// columns of proj (examples x directions).
+func batchCovariance(proj *mat.Dense, factor float64) [][]float64 {
+	n, k := proj.Dims()
+	centred := mat.DenseCopyOf(proj)
+	for j := range k {
+		var mean float64
+		for r := range n {
+			mean += centred.At(r, j)
+		}
+		mean /= float64(n)
+		for r := range n {
+			centred.Set(r, j, centred.At(r, j)-mean)
+		}
+	}
+	var cov mat.Dense
+	cov.Mul(centred.T(), centred)
+	out := make([][]float64, k)
+	for i := range k {
+		out[i] = make([]float64, k)
+		for j := range k {
+			out[i][j] = factor * cov.At(i, j) / float64(n-1)
+		}
+	}
+	return out
+}
