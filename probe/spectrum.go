@@ -234,6 +234,34 @@ func (s *DenseSpectrum) Bottom(k int) []int {
 	return out
 }
 
+// LargestAbs returns the k eigenvectors of largest |lambda|, split into
+// the positive ones (largest first) and the negative ones (most negative
+// first).
+func (s *DenseSpectrum) LargestAbs(k int) (pos, neg []int) {
+	lo, hi := 0, len(s.Values)-1
+	for range min(k, len(s.Values)) {
+		if math.Abs(s.Values[lo]) > math.Abs(s.Values[hi]) {
+			neg = append(neg, lo)
+			lo++
+		} else {
+			pos = append(pos, hi)
+			hi--
+		}
+	}
+	return pos, neg
+}
+
+// SmallestAbs returns the k eigenvectors of smallest |lambda|, smallest
+// first, whatever their class.
+func (s *DenseSpectrum) SmallestAbs(k int) []int {
+	idx := make([]int, len(s.Values))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(a, b int) bool { return math.Abs(s.Values[idx[a]]) < math.Abs(s.Values[idx[b]]) })
+	return idx[:min(k, len(idx))]
+}
+
 // Nulls returns up to k null eigenvectors (the smallest |lambda| first).
 func (s *DenseSpectrum) Nulls(k int) []int {
 	nulls := s.ofClass(ClassNull)

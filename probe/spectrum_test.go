@@ -119,6 +119,27 @@ func TestDenseSpectrum(t *testing.T) {
 	if spec.Counts[ClassWindowFlat] < 3 {
 		t.Fatalf("only %d window-flat eigenvectors (bound %g); the test needs a few", spec.Counts[ClassWindowFlat], bound)
 	}
+	pos, neg := spec.LargestAbs(10)
+	if len(pos)+len(neg) != 10 {
+		t.Fatalf("LargestAbs(10) gave %d + %d", len(pos), len(neg))
+	}
+	minIn := math.Inf(1)
+	for _, i := range append(pos, neg...) {
+		minIn = math.Min(minIn, math.Abs(spec.Values[i]))
+	}
+	outside := 0
+	for i := range spec.Values {
+		if math.Abs(spec.Values[i]) > minIn {
+			outside++
+		}
+	}
+	if outside != 9 {
+		t.Errorf("LargestAbs(10): %d eigenvalues exceed its smallest member, want 9", outside)
+	}
+	small := spec.SmallestAbs(3)
+	if spec.Classes[small[0]] != ClassNull {
+		t.Errorf("smallest |lambda| eigenvector %g is %s, want null (the paper's flat bucket is the nulls)", spec.Values[small[0]], spec.Classes[small[0]])
+	}
 	// The noisiest axes of the flat subspace: orthonormal, certified, and
 	// the first carries at least the noise of the noisiest flat eigenvector.
 	dirs, cs := spec.FlatDirections(3)

@@ -37,6 +37,13 @@ type SurveyOptions struct {
 	// Nulls is how many exact symmetry nulls the dense path probes as
 	// controls (default 2; -1: none).
 	Nulls int
+	// TopAbs, with Dense, replaces Top and Bottom by the TopAbs
+	// eigenvectors of largest |lambda| (sources top-i for the positive
+	// ones, bottom-i for the negative ones): the paper's EXP2 direction
+	// set. Smallest probes the Smallest eigenvectors of smallest |lambda|
+	// as sources smallest-i: the paper's "flat" bucket, whatever class
+	// they turn out to be.
+	TopAbs, Smallest int
 
 	DensityStarts int // stochastic Lanczos quadrature starts (default 4; -1 skips)
 	DensitySteps  int // Lanczos steps per start (default 30)
@@ -485,13 +492,20 @@ func denseDirs(s *Survey, spec *DenseSpectrum, o SurveyOptions, add func(Directi
 		denseApply(spec, hv, v)
 		add(Direction{Source: source, Lambda: spec.Values[i], HNorm: norm(hv), Certificate: cert}, v, hv)
 	}
-	for k, i := range spec.Top(o.Top) {
+	top, bottom := spec.Top(o.Top), spec.Bottom(o.Bottom)
+	if o.TopAbs > 0 {
+		top, bottom = spec.LargestAbs(o.TopAbs)
+	}
+	for k, i := range top {
 		s.Top = append(s.Top, Eigenvalue{Value: spec.Values[i], Converged: true})
 		eigdir(fmt.Sprintf("top-%d", k), i, "dense eigenvector")
 	}
-	for k, i := range spec.Bottom(o.Bottom) {
+	for k, i := range bottom {
 		s.Bottom = append(s.Bottom, Eigenvalue{Value: spec.Values[i], Converged: true})
 		eigdir(fmt.Sprintf("bottom-%d", k), i, "dense eigenvector")
+	}
+	for k, i := range spec.SmallestAbs(o.Smallest) {
+		eigdir(fmt.Sprintf("smallest-%d", k), i, fmt.Sprintf("dense eigenvector, %d-th smallest |lambda| (the paper's flat bucket; class %s)", k, spec.Classes[i]))
 	}
 	flat, _ := spec.FlatDirections(o.Flat)
 	bound := spec.Window.FlatBound()
