@@ -109,47 +109,77 @@ func addSubspace(r *Report, e *Ensemble, man *train.EnsembleManifest, scale floa
 		r.Notes = append(r.Notes, fmt.Sprintf("ensemble %s: the probed directions are not orthonormal, so the subspace recursion (which assumes they are) is not shown", man.Name))
 		return
 	}
-	k := nz.k
-	cov := mat.NewSymDense(k, nil)
-	cov.ScaleSym(scale, nz.cov)
+	// Negative-curvature directions grow geometrically in the linearised
+	// theory (to +Inf over long windows), and nulls do not move: the
+	// recursion runs over the others, whose couplings it keeps.
+	var keep []int
+	for i := range e.Directions {
+		if i < len(r.Survey.Directions) {
+			if cl := r.Survey.Directions[i].Class; cl == "negative" || cl == "null" || r.Survey.Directions[i].Null {
+				continue
+			}
+		}
+		keep = append(keep, i)
+	}
+	if len(keep) == 0 {
+		return
+	}
+	k := len(keep)
+	sub := func(a *mat.SymDense, f func(i, j int, x float64) float64) *mat.SymDense {
+		out := mat.NewSymDense(k, nil)
+		for i, ii := range keep {
+			for j := i; j < k; j++ {
+				out.SetSym(i, j, f(ii, keep[j], a.At(ii, keep[j])))
+			}
+		}
+		return out
+	}
+	hv := sub(nz.hv, func(_, _ int, x float64) float64 { return x })
+	cov := sub(nz.cov, func(_, _ int, x float64) float64 { return scale * x })
 	// The curvature noise scales with the batch like the gradient noise:
 	// stretch every deviation A_m - H_V by sqrt(scale).
 	batches := make([]*mat.SymDense, len(nz.curv))
 	for m, a := range nz.curv {
-		b := mat.NewSymDense(k, nil)
-		for i := range k {
-			for j := i; j < k; j++ {
-				h := nz.hv.At(i, j)
-				b.SetSym(i, j, h+math.Sqrt(scale)*(a.At(i, j)-h))
-			}
-		}
-		batches[m] = b
+		batches[m] = sub(a, func(i, j int, x float64) float64 {
+			h := nz.hv.At(i, j)
+			return h + math.Sqrt(scale)*(x-h)
+		})
 	}
-	noise, err := analysis.SampledCurvatureNoise(batches, nz.hv)
+	noise, err := analysis.SampledCurvatureNoise(batches, hv)
 	if err != nil {
 		r.Notes = append(r.Notes, fmt.Sprintf("ensemble %s: no subspace prediction: %v", man.Name, err))
 		return
 	}
-	model := analysis.SubspaceModel{Eta: man.LR, H: nz.hv, C: cov, Noise: noise}
+	model := analysis.SubspaceModel{Eta: man.LR, H: hv, C: cov, Noise: noise}
 	steps := append([]int64{0}, e.Steps...)
 	vars, err := analysis.SubspaceVariance(model, steps, analysis.SubspaceOptions{})
 	if err != nil {
 		r.Notes = append(r.Notes, fmt.Sprintf("ensemble %s: no subspace prediction: %v", man.Name, err))
 		return
 	}
-	for i := range e.Directions {
+	for a, i := range keep {
 		d := &e.Directions[i]
-		if d.Class == string(analysis.Null) {
-			continue
-		}
 		xs := make([]float64, len(steps))
 		ys := make([]float64, len(steps))
 		for j, s := range steps {
-			xs[j], ys[j] = float64(s), vars[j][i]
+			xs[j], ys[j] = float64(s), vars[j][a]
 		}
 		d.Curves[TheorySubspace] = interpolated(xs, ys)
 		if j := indexOfStep(e.Steps, d.FinalStep); j >= 0 {
-			d.PredSubspace = num(vars[j+1][i])
+			d.PredSubspace = num(vars[j+1][a])
+		}
+	}
+	if k < len(e.Directions) {
+		r.Notes = append(r.Notes, fmt.Sprintf("ensemble %s: the subspace recursion runs over the %d probed directions that are neither null nor of negative curvature (the linearised theory of a negative direction grows without bound)", man.Name, k))
+	}
+	batches = make([]*mat.SymDense, len(nz.curv))
+	for m, a := range nz.curv {
+		batches[m] = mat.NewSymDense(nz.k, nil)
+		for i := range nz.k {
+			for j := i; j < nz.k; j++ {
+				h := nz.hv.At(i, j)
+				batches[m].SetSym(i, j, h+math.Sqrt(scale)*(a.At(i, j)-h))
+			}
 		}
 	}
 	addCoupled(r, e, man, batches)
@@ -190,7 +220,9 @@ func addCoupled(r *Report, e *Ensemble, man *train.EnsembleManifest, batches []*
 	}
 	var stiff []int
 	for k, d := range e.Directions {
-		if d.params != nil && (strings.HasPrefix(d.Source, "top-") || strings.HasPrefix(d.Source, "bottom-")) {
+		// The stiff modes that saturate: positive curvature (a negative
+		// mode's linearised variance has no bound to feed from).
+		if d.params != nil && strings.HasPrefix(d.Source, "top-") && d.params.Lambda > 0 {
 			stiff = append(stiff, k)
 		}
 	}
