@@ -264,9 +264,15 @@ func (s *DenseSpectrum) SmallestAbs(k int) []int {
 	return idx[:min(k, len(idx))]
 }
 
-// Nulls returns up to k null eigenvectors (the smallest |lambda| first).
-func (s *DenseSpectrum) Nulls(k int) []int {
-	nulls := s.ofClass(ClassNull)
+// Nulls returns up to k null eigenvectors (the smallest |lambda| first),
+// leaving out those in exclude.
+func (s *DenseSpectrum) Nulls(k int, exclude map[int]bool) []int {
+	var nulls []int
+	for _, i := range s.ofClass(ClassNull) {
+		if !exclude[i] {
+			nulls = append(nulls, i)
+		}
+	}
 	sort.SliceStable(nulls, func(a, b int) bool { return math.Abs(s.Values[nulls[a]]) < math.Abs(s.Values[nulls[b]]) })
 	return nulls[:min(k, len(nulls))]
 }
@@ -278,8 +284,16 @@ func (s *DenseSpectrum) Nulls(k int) []int {
 // (THEORY.md section 6); these axes carry the most noise any k-dimensional
 // subspace of the cluster can, and each is certified by ||H u|| <= the
 // cluster's largest |lambda|. It also returns each axis's c.
-func (s *DenseSpectrum) FlatDirections(k int) (dirs [][]float64, c []float64) {
-	flat := s.ofClass(ClassWindowFlat)
+//
+// Eigenvectors in exclude (already probed on their own) are left out, so
+// the axes stay orthogonal to them.
+func (s *DenseSpectrum) FlatDirections(k int, exclude map[int]bool) (dirs [][]float64, c []float64) {
+	var flat []int
+	for _, i := range s.ofClass(ClassWindowFlat) {
+		if !exclude[i] {
+			flat = append(flat, i)
+		}
+	}
 	if len(flat) == 0 || k <= 0 {
 		return nil, nil
 	}

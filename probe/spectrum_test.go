@@ -142,7 +142,7 @@ func TestDenseSpectrum(t *testing.T) {
 	}
 	// The noisiest axes of the flat subspace: orthonormal, certified, and
 	// the first carries at least the noise of the noisiest flat eigenvector.
-	dirs, cs := spec.FlatDirections(3)
+	dirs, cs := spec.FlatDirections(3, nil)
 	checkOrthonormal(t, dirs, 1e-10)
 	var maxEig float64
 	for _, i := range spec.ofClass(ClassWindowFlat) {
@@ -237,6 +237,20 @@ func TestSurveyDense(t *testing.T) {
 		if classes[src] != want {
 			t.Errorf("%s classified %q, want %q (all: %v)", src, classes[src], want, classes)
 		}
+	}
+	checkOrthonormal(t, s.Vectors, 1e-8)
+	// The paper's sets beside sgdyn's: no eigenvector may be probed twice
+	// (the subspace recursion needs an orthonormal set).
+	s2, err := RunSurvey(context.Background(), m, ds, w, SurveyOptions{
+		EvalExamples: n, Dense: true, TopAbs: 4, Smallest: 3, Bulk: -1, Flat: 2, Nulls: 2, NoiseBatches: 4,
+		BatchSize: b, Sampling: data.WithoutReplacement, Window: Window{LR: 0.1, Steps: 200}, Seed: 1,
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkOrthonormal(t, s2.Vectors, 1e-8)
+	if got := len(s2.Top) + len(s2.Bottom); got != 4 {
+		t.Errorf("top_abs 4 gave %d top and bottom directions", got)
 	}
 	if len(s.HV) != len(s.Vectors) || s.Noise == nil || s.Noise.Batches != 8 {
 		t.Fatalf("subspace inputs missing: HV %d, noise %+v", len(s.HV), s.Noise)

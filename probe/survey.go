@@ -486,7 +486,9 @@ func lanczosDirs(s *Survey, counter *CountingOperator, o SurveyOptions, add func
 // a few nulls as controls.
 func denseDirs(s *Survey, spec *DenseSpectrum, o SurveyOptions, add func(Direction, []float64, []float64)) {
 	p := spec.Params
+	used := map[int]bool{}
 	eigdir := func(source string, i int, cert string) {
+		used[i] = true
 		v := spec.Eigenvector(i)
 		hv := make([]float64, p)
 		denseApply(spec, hv, v)
@@ -507,7 +509,7 @@ func denseDirs(s *Survey, spec *DenseSpectrum, o SurveyOptions, add func(Directi
 	for k, i := range spec.SmallestAbs(o.Smallest) {
 		eigdir(fmt.Sprintf("smallest-%d", k), i, fmt.Sprintf("dense eigenvector, %d-th smallest |lambda| (the paper's flat bucket; class %s)", k, spec.Classes[i]))
 	}
-	flat, _ := spec.FlatDirections(o.Flat)
+	flat, _ := spec.FlatDirections(o.Flat, used)
 	bound := spec.Window.FlatBound()
 	for k, u := range flat {
 		hv := make([]float64, p)
@@ -518,7 +520,7 @@ func denseDirs(s *Survey, spec *DenseSpectrum, o SurveyOptions, add func(Directi
 	if len(flat) < o.Flat {
 		s.Warnings = append(s.Warnings, fmt.Sprintf("only %d window-flat, non-null eigenvectors at |lambda| eta T < %g (asked for %d flat directions)", spec.Counts[ClassWindowFlat], spec.Window.Threshold, o.Flat))
 	}
-	for k, i := range spec.Nulls(o.Nulls) {
+	for k, i := range spec.Nulls(o.Nulls, used) {
 		eigdir(fmt.Sprintf("null-%d", k), i, "dense eigenvector with c at round-off: an exact symmetry (control)")
 	}
 }
