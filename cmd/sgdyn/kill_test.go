@@ -234,7 +234,7 @@ model: {kind: transformer, transformer: {layers: 1, width: 8, heads: 2, context:
 data: {path: corpus.txt}
 sgd: {lr: 0.3, batch: 8, steps: 4000, eval_every: 500, eval_examples: 32, checkpoint_every: 25}
 hessian: {eval_examples: 32, top: 2, bottom: 1, bulk: 2, noise_batches: 4, density_starts: 2, density_steps: 6, trace_samples: 2}
-ensemble: {replicas: 6, steps: 3000, log_every: 5}
+ensemble: {replicas: 6, steps: 3000, log_every: 5, sampling: without}
 `), 0o644)
 	run := []string{"run", "--config", "exp.yaml", "--workers", "2"}
 	start := time.Now()

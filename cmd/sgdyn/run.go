@@ -10,6 +10,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -41,15 +42,37 @@ type hessianSection struct {
 	TraceSamples  int     `yaml:"trace_samples" json:"trace_samples"`
 	FDStep        float64 `yaml:"fd_step" json:"fd_step"`
 	Seed          uint64  `yaml:"seed" json:"seed"`
+	// Dense: the whole Hessian and all its eigenpairs (small models).
+	Dense bool `yaml:"dense" json:"dense"`
+	// Flat certified flat, non-null directions (default 8 with dense or
+	// flat_hvps), found within flat_hvps products when not dense.
+	Flat     int `yaml:"flat" json:"flat"`
+	FlatHVPs int `yaml:"flat_hvps" json:"flat_hvps"`
+	// FlatThreshold: window-flat means |lambda| eta T below it, with the
+	// largest ensemble eta and its steps T.
+	FlatThreshold float64 `yaml:"flat_threshold" json:"flat_threshold"`
+	Nulls         int     `yaml:"nulls" json:"nulls"`
+	// TopAbs (dense): probe the top_abs largest-|lambda| eigenvectors
+	// instead of top and bottom; Smallest: the smallest-|lambda| ones (the
+	// paper's direction sets).
+	TopAbs   int `yaml:"top_abs" json:"top_abs"`
+	Smallest int `yaml:"smallest" json:"smallest"`
 }
 
 type ensembleSection struct {
 	Replicas int       `yaml:"replicas"`
 	Steps    int64     `yaml:"steps"`
-	LR       []float64 `yaml:"lr"`       // one ensemble per value; default: sgd.lr
-	Batch    int       `yaml:"batch"`    // default: sgd.batch
-	Sampling string    `yaml:"sampling"` // default: sgd.sampling
-	LogEvery int64     `yaml:"log_every"`
+	LR       []float64 `yaml:"lr"`    // one ensemble per value; default: sgd.lr
+	Batch    int       `yaml:"batch"` // default: sgd.batch; the survey measures the noise at this batch
+	// Batches, if set, runs one ensemble per batch size (and learning rate
+	// and scheme): a batch scan. The report rescales c and s2 to each.
+	Batches  []int `yaml:"batches"`
+	LogEvery int64 `yaml:"log_every"`
+	// Sampling is one scheme or a list (one ensemble per learning rate and
+	// scheme). Default: both when the window spans more than one epoch,
+	// else sgd.sampling (see applySamplingDefault).
+	Sampling        samplingList `yaml:"sampling"`
+	defaultSampling bool
 }
 
 // parseExperiment decodes YAML strictly onto the defaults of its model kind.
@@ -60,7 +83,7 @@ func parseExperiment(b []byte) (experiment, error) {
 	_ = yaml.Unmarshal(b, &kind)
 	e := experiment{
 		Config:   train.DefaultConfig(kind.Model.Kind),
-		Hessian:  hessianSection{EvalExamples: 4096, Top: 20, Bottom: 5, Bulk: 16, Tol: 1e-4, NoiseBatches: 32, DensityStarts: 4, DensitySteps: 30, TraceSamples: 8, FDStep: probe.DefaultFDStep, Seed: 1},
+		Hessian:  hessianSection{EvalExamples: 4096, Top: 20, Bottom: 5, Bulk: 16, Tol: 1e-4, NoiseBatches: 32, DensityStarts: 4, DensitySteps: 30, TraceSamples: 8, FDStep: probe.DefaultFDStep, Seed: 1, FlatThreshold: probe.DefaultFlatThreshold},
 		Ensemble: ensembleSection{Replicas: 32, Steps: 1000, LogEvery: 1},
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(b))
@@ -75,8 +98,8 @@ func parseExperiment(b []byte) (experiment, error) {
 	if e.Ensemble.Batch == 0 {
 		e.Ensemble.Batch = e.SGD.Batch
 	}
-	if e.Ensemble.Sampling == "" {
-		e.Ensemble.Sampling = e.SGD.Sampling
+	if e.Ensemble.defaultSampling = len(e.Ensemble.Sampling) == 0; e.Ensemble.defaultSampling {
+		e.Ensemble.Sampling = samplingList{e.SGD.Sampling} // until the data's size is known
 	}
 	if err := e.Config.Validate(); err != nil {
 		return e, err
@@ -88,6 +111,9 @@ func parseExperiment(b []byte) (experiment, error) {
 		}
 	}
 	h := e.Hessian
+	if !(h.FlatThreshold > 0) || h.FlatHVPs < 0 {
+		return e, fmt.Errorf("hessian: flat_threshold %g must be positive and flat_hvps %d not negative", h.FlatThreshold, h.FlatHVPs)
+	}
 	if h.EvalExamples < 1 || h.NoiseBatches < 2 || !(h.Tol > 0) || !(h.FDStep > 0) {
 		return e, fmt.Errorf("hessian: eval_examples %d and noise_batches %d must be at least 1 and 2, tol %g and fd_step %g positive", h.EvalExamples, h.NoiseBatches, h.Tol, h.FDStep)
 	}
@@ -96,29 +122,44 @@ func parseExperiment(b []byte) (experiment, error) {
 
 func (e experiment) ensembleConfigs() []train.EnsembleConfig {
 	var out []train.EnsembleConfig
-	for _, eta := range e.Ensemble.LR {
-		out = append(out, train.EnsembleConfig{
-			Name: fmt.Sprintf("lr%g-b%d", eta, e.Ensemble.Batch), Replicas: e.Ensemble.Replicas, Steps: e.Ensemble.Steps,
-			LR: eta, Batch: e.Ensemble.Batch, Sampling: e.Ensemble.Sampling, LogEvery: e.Ensemble.LogEvery,
-			CheckpointEvery: max(1, e.Ensemble.Steps/10), Seed: e.Seed,
-		})
+	batches := e.Ensemble.Batches
+	if len(batches) == 0 {
+		batches = []int{e.Ensemble.Batch}
+	}
+	for _, b := range batches {
+		for _, eta := range e.Ensemble.LR {
+			for _, s := range e.Ensemble.Sampling {
+				c := train.EnsembleConfig{
+					Name: schemeName(fmt.Sprintf("lr%g-b%d", eta, b), s, len(e.Ensemble.Sampling)), Replicas: e.Ensemble.Replicas, Steps: e.Ensemble.Steps,
+					LR: eta, Batch: b, Sampling: s, LogEvery: e.Ensemble.LogEvery,
+					CheckpointEvery: max(1, e.Ensemble.Steps/10), Seed: e.Seed,
+				}
+				pairSchemes(&c, len(e.Ensemble.Sampling))
+				out = append(out, c)
+			}
+		}
 	}
 	return out
 }
 
-func (h hessianSection) options(batch int, sampling string) probe.SurveyOptions {
+// options are the survey's settings for ensembles of the given batch,
+// sampling and window: the flat rule uses the largest learning rate, the
+// strictest.
+func (h hessianSection) options(batch int, sampling string, lrs []float64, steps int64) probe.SurveyOptions {
 	return probe.SurveyOptions{
 		EvalExamples: h.EvalExamples, Top: h.Top, Bottom: h.Bottom, Bulk: h.Bulk, Tol: h.Tol,
 		DensityStarts: h.DensityStarts, DensitySteps: h.DensitySteps, TraceSamples: h.TraceSamples,
 		NoiseBatches: h.NoiseBatches, BatchSize: batch, Sampling: data.Sampling(sampling),
 		FDStep: h.FDStep, Seed: h.Seed,
+		Dense: h.Dense, Flat: h.Flat, FlatHVPs: h.FlatHVPs, Nulls: h.Nulls, TopAbs: h.TopAbs, Smallest: h.Smallest,
+		Window: probe.Window{LR: slices.Max(lrs), Steps: steps, Threshold: h.FlatThreshold},
 	}
 }
 
 func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("run", "run [--config FILE|NAME] [--out DIR]", stderr)
 	cfgArg := fs.String("config", "", "experiment config: a YAML `file`, or a shipped name ("+strings.Join(configs.Names(), ", ")+"); default "+configs.Default)
-	out := fs.String("out", "", "run `directory` (default runs/<config name>)")
+	out := runDirFlag(fs, "run `directory` (default runs/<config name>)")
 	dataPath := fs.String("data", "", "override data.path (e.g. the CIFAR-10 directory)")
 	workers := fs.Int("workers", 0, "ensemble replicas run concurrently (default GOMAXPROCS)")
 	if err := parseFlags(fs, args); err != nil {
@@ -145,11 +186,20 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
+	e.applySamplingDefault(ds.Train.Len())
+	ens = e.ensembleConfigs()
 	for _, c := range ens {
 		if err := c.Validate(ds.Train.Len()); err != nil {
 			return fmt.Errorf("ensemble: %w", err)
 		}
 	}
+	// One lock for the whole pipeline: its ensembles run in this process,
+	// so they need no lock of their own.
+	release, err := lockTraining(dir, &e.Config, "sgdyn run")
+	if err != nil {
+		return err
+	}
+	defer release()
 	t0 := time.Now()
 	stage := func(name string, since time.Time) {
 		fmt.Fprintf(stdout, "  %s done in %s\n", name, time.Since(since).Round(100*time.Millisecond))
@@ -172,7 +222,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	opts := e.Hessian.options(e.Ensemble.Batch, e.Ensemble.Sampling)
+	opts := e.Hessian.options(e.Ensemble.Batch, e.Ensemble.surveySampling(e.SGD.Sampling), e.Ensemble.LR, e.Ensemble.Steps)
 	if surveyCurrent(dir, ref, opts) {
 		fmt.Fprintln(stdout, "  survey up to date")
 	} else {
@@ -187,7 +237,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		if err := writeSurvey(filepath.Join(dir, hessianDir), s, ref); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "  lambda_max %.4g, %d HVPs\n", s.Top[0].Value, s.HVPs)
+		printSurvey(indent{stdout}, s)
 	}
 	stage("hessian", st)
 
@@ -208,6 +258,9 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		if r.Ran > 0 {
 			fmt.Fprintf(stdout, "  %s: %.1f replica-steps/s, %d diverged\n", c.Name, r.ReplicaStepsPerSec, r.Diverged)
 		}
+	}
+	if note := schemesNote(ens, ds.Train.Len()); note != "" {
+		fmt.Fprintln(stdout, note)
 	}
 	stage("ensembles", st)
 
@@ -256,4 +309,20 @@ func surveyCurrent(dir string, ref *train.Reference, o probe.SurveyOptions) bool
 	want, _ := json.Marshal(o.WithDefaults())
 	var got bytes.Buffer
 	return json.Compact(&got, old.Settings) == nil && bytes.Equal(got.Bytes(), want)
+}
+
+// indent writes each line it is given with two leading spaces.
+type indent struct{ w io.Writer }
+
+func (in indent) Write(b []byte) (int, error) {
+	lines := strings.SplitAfter(string(b), "\n")
+	for _, l := range lines {
+		if l == "" {
+			continue
+		}
+		if _, err := io.WriteString(in.w, "  "+l); err != nil {
+			return 0, err
+		}
+	}
+	return len(b), nil
 }
