@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/sgdyn/sgdyn/data"
@@ -262,5 +263,44 @@ func TestSurveyDense(t *testing.T) {
 	}
 	if s.HV[0][0] != s.Directions[0].Lambda && math.Abs(s.HV[0][0]-s.Directions[0].Lambda) > 1e-9*math.Abs(s.Directions[0].Lambda) {
 		t.Errorf("HV[0][0] %g, lambda %g", s.HV[0][0], s.Directions[0].Lambda)
+	}
+}
+
+// TestSurveyLabelsUnconverged: a Lanczos pair that misses the tolerance is
+// labelled in its certificate, flagged in the eigenvalue list and warned
+// about; with the cap left automatic the survey grows it until they converge.
+func TestSurveyLabelsUnconverged(t *testing.T) {
+	const n, b = 240, 16
+	m, ds, w := trainedMLP(t, n)
+	opts := SurveyOptions{EvalExamples: n, Top: 3, Bottom: 3, Bulk: -1, NoiseBatches: 4, DensityStarts: -1, TraceSamples: -1,
+		BatchSize: b, Sampling: data.WithoutReplacement, Tol: 1e-6, MaxIter: 8, Seed: 2}
+	s, err := RunSurvey(context.Background(), m, ds, w, opts, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unconverged := 0
+	for _, ev := range append(append([]Eigenvalue(nil), s.Top...), s.Bottom...) {
+		if !ev.Converged {
+			unconverged++
+		}
+	}
+	labelled := 0
+	for _, d := range s.Directions {
+		if strings.HasPrefix(d.Certificate, "NOT CONVERGED") {
+			labelled++
+		}
+	}
+	if unconverged == 0 || labelled != unconverged || len(s.Warnings) != unconverged {
+		t.Fatalf("a Krylov space of 8 for 6 pairs at tol 1e-6: %d unconverged, %d labelled, %d warnings", unconverged, labelled, len(s.Warnings))
+	}
+	opts.MaxIter = 0
+	s, err = RunSurvey(context.Background(), m, ds, w, opts, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range append(s.Top, s.Bottom...) {
+		if !ev.Converged {
+			t.Errorf("automatic cap: pair %g still unconverged (residual %g), warnings %v", ev.Value, ev.Residual, s.Warnings)
+		}
 	}
 }
