@@ -4,7 +4,9 @@ import (
 	"archive/tar"
 	"compress/gzip"
 	"context"
+	"crypto/md5"
 	"crypto/sha1"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +15,8 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+
+	"github.com/sgdyn/sgdyn/internal/atomicfile"
 )
 
 // CIFAR10URL is where the CIFAR-10 authors distribute the binary version of
@@ -238,3 +242,103 @@ func (p *progressReader) Read(b []byte) (int, error) {
 }
 
 func mib(n int64) float64 { return float64(n) / (1 << 20) }
+
+// MNISTURL is the base URL of torchvision's first MNIST mirror, which serves
+// the four official gzip'd files byte for byte. The authors' own page,
+// http://yann.lecun.com/exdb/mnist/, has often refused downloads; any base
+// URL serving the four files works.
+const MNISTURL = "https://ossci-datasets.s3.amazonaws.com/mnist/"
+
+// maxMNISTFile bounds the size of a downloaded MNIST file. The largest
+// official file is 9.9 MB; a larger body is not the file we expect.
+const maxMNISTFile = 32 << 20
+
+// FetchMNIST downloads the four official gzip'd MNIST files from baseURL
+// (MNISTURL if empty; baseURL + "train-images-idx3-ubyte.gz" and so on) into
+// dir, creating dir if needed. A file already in dir that passes the checks
+// of VerifyMNIST is kept and not downloaded again. Each download is written
+// through a temporary file, checked against the official MD5 and SHA-256
+// and only then renamed into place, so after an error dir holds no partial
+// or unverified file (files completed before the error stay). Progress
+// lines go to progress if it is not nil.
+func FetchMNIST(ctx context.Context, baseURL, dir string, progress io.Writer) error {
+	if baseURL == "" {
+		baseURL = MNISTURL
+	}
+	return officialMNIST().fetch(ctx, http.DefaultClient, baseURL, dir, progress)
+}
+
+func (f mnistFormat) fetch(ctx context.Context, client *http.Client, baseURL, dir string, progress io.Writer) error {
+	if progress == nil {
+		progress = io.Discard
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("mnist fetch: %w", err)
+	}
+	for _, split := range []string{"train", "test"} {
+		imgName, lblName, _ := mnistFiles(split)
+		for _, file := range []struct {
+			name       string
+			magic      uint32
+			recordSize int
+		}{{imgName, idxImagesMagic, MNISTDim}, {lblName, idxLabelsMagic, 1}} {
+			if _, err := os.Stat(filepath.Join(dir, file.name+".gz")); err == nil &&
+				f.verifyFile(dir, file.name, file.magic, file.recordSize, f.counts[split], split) == nil {
+				fmt.Fprintf(progress, "mnist: %s.gz already present and verified\n", file.name)
+				continue
+			}
+			url := strings.TrimSuffix(baseURL, "/") + "/" + file.name + ".gz"
+			if err := f.download(ctx, client, url, dir, file.name, progress); err != nil {
+				return fmt.Errorf("mnist fetch: %s: %w", url, err)
+			}
+		}
+	}
+	fmt.Fprintf(progress, "mnist: %d files verified in %s\n", len(allMNISTFiles()), dir)
+	return nil
+}
+
+// download writes the file at url to dir/name.gz once its hashes match.
+func (f mnistFormat) download(ctx context.Context, client *http.Client, url, dir, name string, progress io.Writer) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET: status %s", resp.Status)
+	}
+	fmt.Fprintf(progress, "mnist: downloading %s\n", url)
+
+	// The body's problems are reported in our words, not atomicfile's.
+	var bodyErr error
+	path := filepath.Join(dir, name+".gz")
+	err = atomicfile.Write(path, 0o644, func(w io.Writer) error {
+		m, s := md5.New(), sha256.New()
+		n, err := io.Copy(io.MultiWriter(w, m, s), io.LimitReader(resp.Body, maxMNISTFile+1))
+		switch {
+		case err != nil:
+			bodyErr = truncated(err)
+		case n > maxMNISTFile:
+			bodyErr = fmt.Errorf("body larger than %d MiB, not an MNIST file", maxMNISTFile>>20)
+		case resp.ContentLength >= 0 && n != resp.ContentLength:
+			bodyErr = fmt.Errorf("truncated download: %d of %d bytes", n, resp.ContentLength)
+		default:
+			if msg := f.sumMismatch(name, true, m.Sum(nil), s.Sum(nil)); msg != "" {
+				bodyErr = errors.New(msg)
+			}
+		}
+		return bodyErr
+	})
+	if bodyErr != nil {
+		return bodyErr
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(progress, "mnist: %s.gz ok\n", name)
+	return nil
+}

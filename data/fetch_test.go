@@ -5,6 +5,9 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"fmt"
+	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -255,4 +258,144 @@ func TestFetchCIFAR10Failures(t *testing.T) {
 		err := f.fetch(ctx, srv.Client(), srv.URL+"/cifar.tar.gz", t.TempDir(), nil)
 		wantErr(t, err, "context canceled")
 	})
+}
+
+// serveMNIST serves files (name.gz -> content) under /mnist/ and counts the
+// requests.
+func serveMNIST(t *testing.T, files map[string][]byte, handler func(w http.ResponseWriter, r *http.Request) bool) (*httptest.Server, *int) {
+	t.Helper()
+	requests := new(int)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		*requests++
+		if handler != nil && handler(w, r) {
+			return
+		}
+		b, ok := files[strings.TrimPrefix(r.URL.Path, "/mnist/")]
+		if !ok || !strings.HasPrefix(r.URL.Path, "/mnist/") {
+			http.NotFound(w, r)
+			return
+		}
+		w.Write(b)
+	}))
+	t.Cleanup(srv.Close)
+	return srv, requests
+}
+
+// mnistServed returns the fake data set's files as the server holds them.
+func mnistServed(m *fakeMNIST) map[string][]byte {
+	files := map[string][]byte{}
+	for name, b := range m.gz {
+		files[name+".gz"] = b
+	}
+	return files
+}
+
+func TestFetchMNIST(t *testing.T) {
+	m := newFakeMNIST(t)
+	files := mnistServed(m)
+	srv, requests := serveMNIST(t, files, nil)
+	dir := filepath.Join(t.TempDir(), "new", "mnist")
+
+	var progress bytes.Buffer
+	// Without the trailing slash too.
+	if err := m.f.fetch(context.Background(), srv.Client(), srv.URL+"/mnist", dir, &progress); err != nil {
+		t.Fatal(err)
+	}
+	got := checkOnlyVerified(t, dir, files)
+	if len(got) != 4 || *requests != 4 {
+		t.Errorf("files in dir = %v after %d requests, want the 4 files after 4", got, *requests)
+	}
+	if !strings.Contains(progress.String(), "mnist: t10k-labels-idx1-ubyte.gz ok") {
+		t.Errorf("progress output %q does not report t10k-labels-idx1-ubyte.gz", progress.String())
+	}
+	if err := m.f.verify(dir); err != nil {
+		t.Fatal(err)
+	}
+	d, err := m.f.load(dir, "train", MNISTOptions{VerifyChecksums: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkMNISTContents(t, d, 0)
+
+	// Fetching again downloads only what is missing or damaged.
+	if err := os.Remove(filepath.Join(dir, mnistTestImages+".gz")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, mnistTrainLabels+".gz"), []byte("damaged"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	*requests = 0
+	progress.Reset()
+	if err := m.f.fetch(context.Background(), srv.Client(), srv.URL+"/mnist/", dir, &progress); err != nil {
+		t.Fatal(err)
+	}
+	checkOnlyVerified(t, dir, files)
+	if *requests != 2 || !strings.Contains(progress.String(), mnistTrainImages+".gz already present and verified") {
+		t.Errorf("second fetch made %d requests, want 2 (progress %q)", *requests, progress.String())
+	}
+}
+
+func TestFetchMNISTFailures(t *testing.T) {
+	m := newFakeMNIST(t)
+	files := mnistServed(m)
+
+	fetch := func(t *testing.T, files map[string][]byte, handler func(http.ResponseWriter, *http.Request) bool) (string, error) {
+		t.Helper()
+		srv, _ := serveMNIST(t, files, handler)
+		dir := t.TempDir()
+		err := m.f.fetch(context.Background(), srv.Client(), srv.URL+"/mnist/", dir, nil)
+		// Only complete, verified files may be left, and no temporary file.
+		checkOnlyVerified(t, dir, mnistServed(m))
+		return srv.URL + "/mnist/", err
+	}
+
+	t.Run("404", func(t *testing.T) {
+		lacking := maps.Clone(files)
+		delete(lacking, mnistTrainLabels+".gz")
+		url, err := fetch(t, lacking, nil)
+		wantErr(t, err, "mnist fetch: "+url+mnistTrainLabels+".gz: GET: status 404")
+	})
+	t.Run("wrong checksum", func(t *testing.T) {
+		bad := maps.Clone(files)
+		bad[mnistTestImages+".gz"] = gzipBytes(t, append(slices.Clone(m.raw[mnistTestImages]), 0))
+		url, err := fetch(t, bad, nil)
+		wantErr(t, err, url+mnistTestImages+".gz: sha256 ", "want "+m.f.sums[mnistTestImages].sha256Gz)
+	})
+	t.Run("truncated", func(t *testing.T) {
+		url, err := fetch(t, files, func(w http.ResponseWriter, r *http.Request) bool {
+			if !strings.HasSuffix(r.URL.Path, mnistTrainImages+".gz") {
+				return false
+			}
+			b := files[mnistTrainImages+".gz"]
+			w.Header().Set("Content-Length", fmt.Sprint(len(b)))
+			w.Write(b[:len(b)/2])
+			return true
+		})
+		wantErr(t, err, url+mnistTrainImages+".gz", "unexpected EOF")
+	})
+	t.Run("too large", func(t *testing.T) {
+		url, err := fetch(t, files, func(w http.ResponseWriter, r *http.Request) bool {
+			if !strings.HasSuffix(r.URL.Path, mnistTrainImages+".gz") {
+				return false
+			}
+			io.CopyN(w, zeroReader{}, maxMNISTFile+1)
+			return true
+		})
+		wantErr(t, err, url+mnistTrainImages+".gz", "larger than 32 MiB")
+	})
+	t.Run("cancelled", func(t *testing.T) {
+		srv, _ := serveMNIST(t, files, nil)
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		err := m.f.fetch(ctx, srv.Client(), srv.URL+"/mnist/", t.TempDir(), nil)
+		wantErr(t, err, "context canceled")
+	})
+}
+
+// zeroReader yields zero bytes forever.
+type zeroReader struct{}
+
+func (zeroReader) Read(b []byte) (int, error) {
+	clear(b)
+	return len(b), nil
 }

@@ -10,6 +10,7 @@ import (
 	"math"
 	"os"
 	"slices"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -190,16 +191,27 @@ var tinyShakespeare []byte
 // characters over 65 distinct ones. Each call decodes a fresh copy, so the
 // caller may modify it.
 func DefaultCorpus() (*Corpus, error) {
-	const name = "embedded:tinyshakespeare"
+	text, err := defaultCorpusText()
+	if err != nil {
+		return nil, err
+	}
+	return ParseCorpus(defaultCorpusName, text)
+}
+
+// defaultCorpusName is the Source of the embedded corpus.
+const defaultCorpusName = "embedded:tinyshakespeare"
+
+// defaultCorpusText decompresses the embedded corpus.
+func defaultCorpusText() ([]byte, error) {
 	zr, err := gzip.NewReader(bytes.NewReader(tinyShakespeare))
 	if err != nil {
-		return nil, fmt.Errorf("corpus %s: %w", name, err)
+		return nil, fmt.Errorf("corpus %s: %w", defaultCorpusName, err)
 	}
 	text, err := io.ReadAll(zr)
 	if err != nil {
-		return nil, fmt.Errorf("corpus %s: %w", name, err)
+		return nil, fmt.Errorf("corpus %s: %w", defaultCorpusName, err)
 	}
-	return ParseCorpus(name, text)
+	return text, nil
 }
 
 // minSplitTokens is the shortest usable part of a split: one input token and
@@ -269,4 +281,112 @@ func (w *TextWindows) fillOffset(b *Batch, idx []int, off int) {
 		copy(b.Tokens[i*t:(i+1)*t], w.Tokens[s:s+t])
 		copy(b.Labels[i*t:(i+1)*t], w.Tokens[s+1:s+t+1])
 	}
+}
+
+// Text preprocessing modes of TextOptions.Preprocess.
+const (
+	PreprocessNone  = "none"  // the text as it is (also the empty string)
+	PreprocessPaper = "paper" // lower-case; other than a-y and space, a space
+)
+
+// TextOptions says how a text is prepared before it is encoded.
+type TextOptions struct {
+	// LimitChars, if positive, keeps only the first LimitChars characters of
+	// the text. Zero keeps all of them.
+	LimitChars int
+
+	// Preprocess is PreprocessNone (or "") or PreprocessPaper: every
+	// character is lower-cased, and every character other than the letters
+	// a-y and the space becomes a space. That is the paper's rule, 'z'
+	// included; the first 6,000 characters of tinyshakespeare then hold
+	// exactly 25 distinct symbols (space, a-w, y).
+	Preprocess string
+}
+
+// PrepareText returns text cut to opts.LimitChars characters and
+// preprocessed as opts says; name is used in errors. The text must be valid
+// UTF-8. Preprocessing maps each character to one character, so the limit
+// counts the same characters before and after it.
+func PrepareText(name string, text []byte, opts TextOptions) ([]byte, error) {
+	if opts.LimitChars < 0 {
+		return nil, fmt.Errorf("corpus %s: negative limit_chars %d", name, opts.LimitChars)
+	}
+	switch opts.Preprocess {
+	case "", PreprocessNone, PreprocessPaper:
+	default:
+		return nil, fmt.Errorf("corpus %s: unknown preprocessing %q (want %q or %q)", name, opts.Preprocess, PreprocessNone, PreprocessPaper)
+	}
+	if !utf8.Valid(text) {
+		// ParseCorpus would say where; find it the same way.
+		_, err := ParseCorpus(name, text)
+		return nil, err
+	}
+	if opts.LimitChars > 0 {
+		end, count := 0, 0
+		for end < len(text) && count < opts.LimitChars {
+			_, size := utf8.DecodeRune(text[end:])
+			end += size
+			count++
+		}
+		if count < opts.LimitChars {
+			return nil, fmt.Errorf("corpus %s: limit_chars %d exceeds its %d characters", name, opts.LimitChars, count)
+		}
+		text = text[:end]
+	}
+	if opts.Preprocess != PreprocessPaper {
+		return text, nil
+	}
+	out := make([]byte, 0, len(text))
+	for _, r := range string(text) {
+		r = unicode.ToLower(r)
+		if (r < 'a' || r > 'y') && r != ' ' {
+			r = ' '
+		}
+		out = append(out, byte(r))
+	}
+	return out, nil
+}
+
+// LoadCorpusWith reads a UTF-8 text file, or the embedded tinyshakespeare
+// corpus if path is empty, prepares it with PrepareText and encodes it
+// character by character.
+func LoadCorpusWith(path string, opts TextOptions) (*Corpus, error) {
+	name := path
+	var text []byte
+	var err error
+	if path == "" {
+		name = defaultCorpusName
+		text, err = defaultCorpusText()
+	} else {
+		text, err = os.ReadFile(path)
+		if err != nil {
+			err = fmt.Errorf("corpus: %w", err)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if text, err = PrepareText(name, text, opts); err != nil {
+		return nil, err
+	}
+	return ParseCorpus(name, text)
+}
+
+// SplitWindows divides the examples of ds by position: the last
+// round(valFraction * ds.Len()) are the validation part, the others the
+// training part. On text windows this is the paper's split: all stride-1
+// windows of the whole text, the first 80% for training (4,787 of the 5,984
+// windows of 16 of a 6,000-character text). Unlike Corpus.Split, the first
+// validation windows then share characters with the last training ones.
+func SplitWindows(ds Dataset, valFraction float64) (train, val Dataset, err error) {
+	if !(valFraction > 0 && valFraction < 1) {
+		return nil, nil, fmt.Errorf("validation fraction %v not in (0, 1)", valFraction)
+	}
+	n := ds.Len()
+	nVal := int(math.Round(valFraction * float64(n)))
+	nTrain := n - nVal
+	if nTrain < 1 || nVal < 1 {
+		return nil, nil, fmt.Errorf("split of %d examples at fraction %v gives %d training and %d validation examples, need at least 1 each", n, valFraction, nTrain, nVal)
+	}
+	return Range(ds, 0, nTrain), Range(ds, nTrain, n), nil
 }

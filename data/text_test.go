@@ -2,10 +2,12 @@ package data
 
 import (
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
 	"testing"
+	"unicode/utf8"
 )
 
 func TestVocab(t *testing.T) {
@@ -198,5 +200,130 @@ func TestTextWindows(t *testing.T) {
 	}
 	if _, err := NewTextWindows(make([]int, 4), 3); err != nil {
 		t.Errorf("one window: %v", err)
+	}
+}
+
+func TestPrepareText(t *testing.T) {
+	const text = "Hello, World!\nZebra xylophone: Élan 42 ñ世y"
+	got, err := PrepareText("x", []byte(text), TextOptions{Preprocess: PreprocessPaper})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Lower-cased; ',', '!', '\n', 'z', ':', the digits and every non-ASCII
+	// character (one space per character, not per byte) become spaces; 'x'
+	// and 'y' stay.
+	if want := "hello  world   ebra xylophone   lan      y"; string(got) != want {
+		t.Errorf("paper preprocessing = %q, want %q", got, want)
+	}
+	if n := utf8.RuneCountInString(text); len(got) != n {
+		t.Errorf("%d characters out of %d in", len(got), n)
+	}
+	for _, tc := range []struct {
+		opts TextOptions
+		want string
+	}{
+		{TextOptions{}, text},
+		{TextOptions{Preprocess: PreprocessNone}, text},
+		{TextOptions{LimitChars: 5}, "Hello"},
+		{TextOptions{LimitChars: 5, Preprocess: PreprocessPaper}, "hello"},
+		{TextOptions{LimitChars: 40}, "Hello, World!\nZebra xylophone: Élan 42 ñ"}, // counts characters, not bytes
+		{TextOptions{LimitChars: utf8.RuneCountInString(text)}, text},
+	} {
+		got, err := PrepareText("x", []byte(text), tc.opts)
+		if err != nil || string(got) != tc.want {
+			t.Errorf("PrepareText(%+v) = %q, %v; want %q", tc.opts, got, err, tc.want)
+		}
+	}
+	for _, tc := range []struct {
+		text string
+		opts TextOptions
+		want string
+	}{
+		{"abc", TextOptions{LimitChars: 4}, "corpus x: limit_chars 4 exceeds its 3 characters"},
+		{"abc", TextOptions{LimitChars: -1}, "negative limit_chars"},
+		{"abc", TextOptions{Preprocess: "lower"}, `unknown preprocessing "lower"`},
+		{"ab\xffc", TextOptions{Preprocess: PreprocessPaper}, "corpus x: invalid UTF-8 at byte 2"},
+	} {
+		_, err := PrepareText("x", []byte(tc.text), tc.opts)
+		wantErr(t, err, tc.want)
+	}
+}
+
+// TestPaperText checks the paper's text data on the embedded corpus: the
+// first 6,000 characters preprocessed ("citizen" loses its z) hold 25
+// symbols, give 5,984 windows of 16, and the first 80% of them, 4,787, are
+// the training set.
+func TestPaperText(t *testing.T) {
+	c, err := LoadCorpusWith("", TextOptions{LimitChars: 6000, Preprocess: PreprocessPaper})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := " abcdefghijklmnopqrstuvwy"; string(c.Vocab.Runes) != want || len(c.Tokens) != 6000 {
+		t.Fatalf("vocabulary %q (%d) over %d tokens, want %q (25) over 6000", string(c.Vocab.Runes), c.Vocab.Size(), len(c.Tokens), want)
+	}
+	if got := c.Vocab.Decode(c.Tokens[:28]); got != "first citi en  before we pro" {
+		t.Errorf("text starts %q", got)
+	}
+	all, err := NewTextWindows(c.Tokens, 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	train, val, err := SplitWindows(all, 0.2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if all.Len() != 5984 || train.Len() != 4787 || val.Len() != 1197 {
+		t.Fatalf("%d windows, %d training, %d validation; want 5984, 4787, 1197", all.Len(), train.Len(), val.Len())
+	}
+	var b Batch
+	val.Fill(&b, []int{0})
+	if !slices.Equal(b.Tokens, c.Tokens[4787:4803]) || !slices.Equal(b.Labels, c.Tokens[4788:4804]) {
+		t.Error("the first validation window does not start at character 4787")
+	}
+	limited := Range(train, 0, 2048)
+	limited.Fill(&b, []int{2047})
+	if !slices.Equal(b.Tokens, c.Tokens[2047:2063]) {
+		t.Error("training window 2047 does not start at character 2047")
+	}
+
+	// Without options LoadCorpusWith is DefaultCorpus; with a path, LoadCorpus.
+	d, err := LoadCorpusWith("", TextOptions{})
+	if err != nil || len(d.Tokens) != 1115394 || d.Vocab.Size() != 65 || d.Source != "embedded:tinyshakespeare" {
+		t.Errorf("LoadCorpusWith(\"\") = %d tokens, %d symbols, %v", len(d.Tokens), d.Vocab.Size(), err)
+	}
+	path := filepath.Join(t.TempDir(), "c.txt")
+	if err := os.WriteFile(path, []byte("Zab, BA!"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e, err := LoadCorpusWith(path, TextOptions{Preprocess: PreprocessPaper, LimitChars: 7})
+	if err != nil || e.Vocab.Decode(e.Tokens) != " ab  ba" || e.Source != path {
+		t.Errorf("LoadCorpusWith(%s) = %q from %q, %v", path, e.Vocab.Decode(e.Tokens), e.Source, err)
+	}
+	_, err = LoadCorpusWith(path+".missing", TextOptions{})
+	wantErr(t, err, path+".missing")
+}
+
+func TestSplitWindows(t *testing.T) {
+	w, err := NewTextWindows([]int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, 1) // 10 windows
+	if err != nil {
+		t.Fatal(err)
+	}
+	train, val, err := SplitWindows(w, 0.25) // round(2.5) = 3 validation windows
+	if err != nil {
+		t.Fatal(err)
+	}
+	if train.Len() != 7 || val.Len() != 3 {
+		t.Errorf("split 0.25 of 10: %d and %d, want 7 and 3", train.Len(), val.Len())
+	}
+	var b Batch
+	val.Fill(&b, []int{0, 2})
+	if !slices.Equal(b.Tokens, []int{7, 9}) {
+		t.Errorf("validation windows start at %v, want [7 9]", b.Tokens)
+	}
+	for _, frac := range []float64{0, 1, 0.01, 0.99, math.NaN()} {
+		_, _, err := SplitWindows(w, frac)
+		if err == nil {
+			t.Errorf("SplitWindows(%v) of 10 succeeded", frac)
+		}
 	}
 }

@@ -7,10 +7,12 @@ import (
 	"io"
 	"math"
 	"os"
+	"path/filepath"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/sgdyn/sgdyn/data"
+	"github.com/sgdyn/sgdyn/internal/atomicfile"
 	"github.com/sgdyn/sgdyn/models"
 )
 
@@ -25,24 +27,55 @@ type Config struct {
 
 // DataConfig says where the examples come from.
 type DataConfig struct {
-	// Kind is cifar10, text, regression (CSV x1..xd,y) or classification
-	// (CSV x1..xd,label). Default: cifar10 for cnn, text for transformer,
-	// classification for mlp, regression for linreg.
+	// Kind is cifar10, mnist, text, regression (CSV x1..xd,y) or
+	// classification (CSV x1..xd,label). Default: cifar10 for cnn, text for
+	// transformer, classification for mlp, regression for linreg.
 	Kind string `yaml:"kind" json:"kind"`
-	// Path is the CIFAR-10 directory, or the text or CSV file. Empty for
-	// text means the embedded tinyshakespeare corpus.
+	// Path is the CIFAR-10 or MNIST directory, or the text or CSV file.
+	// Empty for text means the embedded tinyshakespeare corpus.
 	Path string `yaml:"path" json:"path"`
 	// ValFraction is the share of a text or CSV file held out for
-	// validation, taken from its end. Default 0.1; CIFAR-10 uses its test set.
+	// validation, taken from its end. Default 0.1; CIFAR-10 and MNIST use
+	// their test sets. For CSV and synthetic tables 0 means no split:
+	// training uses every row, and the evaluations measure the training rows.
 	ValFraction float64 `yaml:"val_fraction" json:"val_fraction"`
 	// Limit keeps only the first Limit training examples (0: all).
 	Limit int `yaml:"limit" json:"limit"`
-	// SkipChecksums skips CIFAR-10's SHA-1 verification (sizes are still
-	// checked).
+	// SkipChecksums skips CIFAR-10's SHA-1 and MNIST's MD5 and SHA-256
+	// verification (sizes and headers are still checked).
 	SkipChecksums bool `yaml:"skip_checksums" json:"skip_checksums"`
+	// Normalize (mnist) standardises pixels with the training-set mean and
+	// standard deviation; without it they are byte/255, as in the paper.
+	Normalize bool `yaml:"normalize,omitempty" json:"normalize,omitempty"`
+	// Pool (mnist) average-pools each image to Pool x Pool with PyTorch's
+	// adaptive windows (0: the 28 x 28 pixels); the paper uses 6.
+	Pool int `yaml:"pool,omitempty" json:"pool,omitempty"`
+	// Text prepares a text corpus (kind text).
+	Text TextConfig `yaml:"text,omitempty" json:"text,omitzero"`
 	// Synthetic describes generated regression data (kind synthetic).
 	Synthetic SyntheticConfig `yaml:"synthetic,omitempty" json:"synthetic,omitzero"`
 }
+
+// TextConfig prepares a text corpus before it is windowed (see
+// data.PrepareText and data.SplitWindows).
+type TextConfig struct {
+	// Preprocess is none (default) or paper: lower-case, and every
+	// character other than a-y and space becomes a space.
+	Preprocess string `yaml:"preprocess,omitempty" json:"preprocess,omitempty"`
+	// LimitChars keeps only the first LimitChars characters (0: all).
+	LimitChars int `yaml:"limit_chars,omitempty" json:"limit_chars,omitempty"`
+	// Split is chars (default: split the text by position, then window each
+	// part, so no validation window shares a character with training) or
+	// windows (the paper's: window the whole text with stride 1, then split
+	// the windows by position).
+	Split string `yaml:"split,omitempty" json:"split,omitempty"`
+}
+
+// Text split modes of TextConfig.Split.
+const (
+	TextSplitChars   = "chars"
+	TextSplitWindows = "windows"
+)
 
 // SyntheticConfig is generated regression data (see data.SyntheticRegression),
 // seeded by the run's seed.
@@ -75,7 +108,9 @@ type SGDConfig struct {
 // DefaultConfig is the configuration for a model kind before any user
 // setting: sizes that train in minutes on two cores.
 func DefaultConfig(kind string) Config {
-	c := Config{Seed: 1, Model: models.Config{Kind: kind}}
+	// ValFraction is set here, not in WithDefaults, because 0 is a valid
+	// setting (no split) that a config file may ask for.
+	c := Config{Seed: 1, Model: models.Config{Kind: kind}, Data: DataConfig{ValFraction: 0.1}}
 	switch kind {
 	case "cnn":
 		c.SGD = SGDConfig{LR: 0.05, Batch: 128, Steps: 1950} // 5 epochs of 50,000
@@ -112,8 +147,13 @@ func (c Config) WithDefaults() Config {
 	} else {
 		c.Data.Synthetic = SyntheticConfig{}
 	}
-	if c.Data.ValFraction == 0 {
-		c.Data.ValFraction = 0.1
+	if c.Data.Kind == "text" {
+		if c.Data.Text.Preprocess == "" {
+			c.Data.Text.Preprocess = data.PreprocessNone
+		}
+		if c.Data.Text.Split == "" {
+			c.Data.Text.Split = TextSplitChars
+		}
 	}
 	s := &c.SGD
 	if s.Sampling == "" {
@@ -140,15 +180,25 @@ func (c Config) Validate() error {
 		return err
 	}
 	switch c.Data.Kind {
-	case "cifar10", "text", "regression", "classification", "synthetic":
+	case "cifar10", "mnist", "text", "regression", "classification", "synthetic":
 	default:
-		return fmt.Errorf("data kind %q: want cifar10, text, regression, classification or synthetic", c.Data.Kind)
+		return fmt.Errorf("data kind %q: want cifar10, mnist, text, regression, classification or synthetic", c.Data.Kind)
+	}
+	if err := c.Data.validateKindKeys(); err != nil {
+		return err
 	}
 	if c.Data.Kind != "text" && c.Data.Kind != "synthetic" && c.Data.Path == "" {
 		return fmt.Errorf("data path not set: %s data has no embedded default", c.Data.Kind)
 	}
-	if !(c.Data.ValFraction > 0 && c.Data.ValFraction < 1) {
-		return fmt.Errorf("data val_fraction %g: must be between 0 and 1", c.Data.ValFraction)
+	switch v := c.Data.ValFraction; c.Data.Kind {
+	case "text":
+		if !(v > 0 && v < 1) {
+			return fmt.Errorf("data val_fraction %g: must be between 0 and 1 for text", v)
+		}
+	case "regression", "classification", "synthetic":
+		if !(v >= 0 && v < 1) {
+			return fmt.Errorf("data val_fraction %g: must be at least 0 (0: no validation split) and below 1", v)
+		}
 	}
 	if c.Data.Limit < 0 {
 		return fmt.Errorf("data limit %d: must not be negative", c.Data.Limit)
@@ -172,6 +222,42 @@ func (c Config) Validate() error {
 	}
 	if _, err := data.ParseSampling(s.Sampling); err != nil {
 		return err
+	}
+	return nil
+}
+
+// validateKindKeys refuses the data keys that the data kind does not use,
+// so that a key set for another kind never silently does nothing.
+func (d DataConfig) validateKindKeys() error {
+	if d.Kind != "mnist" {
+		switch {
+		case d.Normalize:
+			return fmt.Errorf("data normalize is for kind mnist, not %s", d.Kind)
+		case d.Pool != 0:
+			return fmt.Errorf("data pool is for kind mnist, not %s", d.Kind)
+		}
+	} else if d.Pool < 0 || d.Pool > data.MNISTSide {
+		return fmt.Errorf("data pool %d: want 0 (no pooling) or an output size from 1 to %d", d.Pool, data.MNISTSide)
+	}
+	t := d.Text
+	if d.Kind != "text" {
+		if t != (TextConfig{}) {
+			return fmt.Errorf("data text keys are for kind text, not %s", d.Kind)
+		}
+		return nil
+	}
+	switch t.Preprocess {
+	case "", data.PreprocessNone, data.PreprocessPaper:
+	default:
+		return fmt.Errorf("data text.preprocess %q: want %s or %s", t.Preprocess, data.PreprocessNone, data.PreprocessPaper)
+	}
+	switch t.Split {
+	case "", TextSplitChars, TextSplitWindows:
+	default:
+		return fmt.Errorf("data text.split %q: want %s or %s", t.Split, TextSplitChars, TextSplitWindows)
+	}
+	if t.LimitChars < 0 {
+		return fmt.Errorf("data text.limit_chars %d: must not be negative", t.LimitChars)
 	}
 	return nil
 }
@@ -205,6 +291,30 @@ func ParseConfig(b []byte) (Config, error) {
 		return Config{}, oneLine(err)
 	}
 	return c, nil
+}
+
+// WithAbsDataPath returns c with a relative data path made absolute, so the
+// config a run records finds its data from any working directory.
+func (c Config) WithAbsDataPath() (Config, error) {
+	if c.Data.Path == "" || filepath.IsAbs(c.Data.Path) {
+		return c, nil
+	}
+	abs, err := filepath.Abs(c.Data.Path)
+	if err != nil {
+		return c, fmt.Errorf("data path %s: %w", c.Data.Path, err)
+	}
+	c.Data.Path = abs
+	return c, nil
+}
+
+// WriteConfig records c, with its defaults, as dir's config.yaml, which
+// marks dir as a run directory; Train writes the same file.
+func WriteConfig(dir string, c Config) error {
+	y, err := encodeConfig(c.WithDefaults())
+	if err != nil {
+		return fmt.Errorf("encoding config: %w", err)
+	}
+	return atomicfile.WriteFile(filepath.Join(dir, ConfigFile), y, 0o644)
 }
 
 // MarshalYAML-free encoding: the resolved config is written with yaml.v3.
