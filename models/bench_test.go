@@ -59,3 +59,63 @@ func BenchmarkTinyMLPStep(b *testing.B) {
 func BenchmarkTinyTransformerStep(b *testing.B) {
 	benchmarkStep(b, Config{Kind: "transformer", Transformer: TransformerConfig{Layers: 1, Width: 8, Heads: 2, Context: 16}}, Shape{Vocab: 25}, benchBatch(32, 0, 25, 16))
 }
+
+// The paper's two tiny models (paper_test.go): a training step at the
+// paper's batch of 64, and one gradient over the 2,048 examples of the
+// dense-Hessian protocols (which take 2P of them), in float32 (training,
+// ensembles) and float64 (probes).
+
+func BenchmarkNanoGPT960Step(b *testing.B) {
+	for _, dt := range []string{"float32", "float64"} {
+		b.Run(dt, func(b *testing.B) {
+			cfg := nanoGPT960
+			cfg.DType = dt
+			benchmarkStep(b, cfg, nanoShape, benchBatch(64, 0, 25, 16))
+		})
+	}
+}
+
+func BenchmarkMLP386Step(b *testing.B) {
+	for _, dt := range []string{"float32", "float64"} {
+		b.Run(dt, func(b *testing.B) {
+			cfg := mlp386
+			cfg.DType = dt
+			benchmarkStep(b, cfg, mlpShape, benchBatch(64, 36, 10, 0))
+		})
+	}
+}
+
+func BenchmarkNanoGPT960Grad2048(b *testing.B) {
+	for _, dt := range []string{"float32", "float64"} {
+		b.Run(dt, func(b *testing.B) {
+			cfg := nanoGPT960
+			cfg.DType = dt
+			benchmarkGrad(b, cfg, nanoShape, benchBatch(2048, 0, 25, 16))
+		})
+	}
+}
+
+func BenchmarkMLP386Grad2048(b *testing.B) {
+	for _, dt := range []string{"float32", "float64"} {
+		b.Run(dt, func(b *testing.B) {
+			cfg := mlp386
+			cfg.DType = dt
+			benchmarkGrad(b, cfg, mlpShape, benchBatch(2048, 36, 10, 0))
+		})
+	}
+}
+
+// benchmarkGrad times one Grad over batch.
+func benchmarkGrad(b *testing.B, cfg Config, s Shape, batch *data.Batch) {
+	m, err := New(cfg, s, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	g := make([]float64, m.NumParams())
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := m.Grad(batch, g); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

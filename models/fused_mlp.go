@@ -8,13 +8,13 @@ import (
 
 // fusedMLP is the hand-written pass of the mlp architecture.
 type fusedMLP[T float] struct {
-	sizes   []int // inputs, hidden..., classes
-	relu    bool
-	w, bias []int // parameter offsets per layer
+	sizes      []int // inputs, hidden..., classes
+	relu, silu bool  // neither: tanh
+	w, bias    []int // parameter offsets per layer
 }
 
 func newFusedMLP[T float](m *mlp) *fusedMLP[T] {
-	f := &fusedMLP[T]{relu: m.cfg.Activation == "relu"}
+	f := &fusedMLP[T]{relu: m.cfg.Activation == "relu", silu: m.cfg.Activation == "silu"}
 	f.sizes = append(append([]int{m.inputs}, m.cfg.Hidden...), m.classes)
 	off := paramOffsets(m.params())
 	for i := range m.cfg.Hidden {
@@ -36,7 +36,8 @@ func (f *fusedMLP[T]) check(b *data.Batch) error {
 	return checkLabels(b.Labels, f.sizes[len(f.sizes)-1])
 }
 
-// patternSize is one byte per hidden ReLU unit, 0 for tanh.
+// patternSize is one byte per hidden ReLU unit, 0 for the smooth tanh and
+// silu.
 func (f *fusedMLP[T]) patternSize() int {
 	if !f.relu {
 		return 0
@@ -62,6 +63,7 @@ type mlpWorker[T float] struct {
 	act  [][]T     // act[0] input, act[i] output of layer i (logits last)
 	d    [][]T     // gradients of act
 	mask [][]uint8 // which ReLUs of hidden layer i are active (relu only)
+	dd   [][]T     // silu's derivative at hidden layer i's inputs (silu only)
 }
 
 func (f *fusedMLP[T]) newWorker(rows int) fusedWorker[T] {
@@ -70,6 +72,9 @@ func (f *fusedMLP[T]) newWorker(rows int) fusedWorker[T] {
 		w.act = append(w.act, make([]T, rows*s))
 		w.d = append(w.d, make([]T, rows*s))
 		w.mask = append(w.mask, make([]uint8, rows*s))
+		if f.silu {
+			w.dd = append(w.dd, make([]T, rows*s))
+		}
 	}
 	return w
 }
@@ -110,6 +115,8 @@ func (w *mlpWorker[T]) run(p []T, b *data.Batch, lo, hi int, scale T, grad []T, 
 						copyPattern(mask, pat.bytes, n, f.patternSize(), w.patternOffset(l+1), out, true)
 					}
 				}
+			} else if f.silu {
+				siluForwardDeriv(y, w.dd[l+1][:n*out])
 			} else {
 				tanhInPlace(y)
 			}
@@ -133,6 +140,8 @@ func (w *mlpWorker[T]) run(p []T, b *data.Batch, lo, hi int, scale T, grad []T, 
 		if l > 0 {
 			if f.relu {
 				applyMask(dx, w.mask[l][:n*in])
+			} else if f.silu {
+				mulInto(dx, w.dd[l][:n*in])
 			} else {
 				tanhGrad(w.act[l][:n*in], dx)
 			}

@@ -11,12 +11,15 @@ import (
 // fusedTransformer is the hand-written pass of the transformer architecture.
 type fusedTransformer[T float] struct {
 	d, t, heads, layers, vocab int
-	tok, pos                   int // embedding offsets
+	hidden                     int  // the MLP's width
+	erf                        bool // exact GELU, else the tanh approximation
+	tok, pos                   int  // embedding offsets
 	blocks                     []blockOffsets
 	lnfG, lnfB, headW, headB   int
 }
 
-// blockOffsets locates one block's parameters in the flat vector.
+// blockOffsets locates one block's parameters in the flat vector; the
+// bias offsets are -1 in a model without biases.
 type blockOffsets struct {
 	ln1G, ln1B, q, qb, k, kb, v, vb, proj, projB int
 	ln2G, ln2B, fc, fcB, mproj, mprojB           int
@@ -24,25 +27,42 @@ type blockOffsets struct {
 
 func newFusedTransformer[T float](tr *transformer) *fusedTransformer[T] {
 	c := tr.cfg
-	f := &fusedTransformer[T]{d: c.Width, t: c.Context, heads: c.Heads, layers: c.Layers, vocab: tr.vocab}
-	off := paramOffsets(tr.params())
-	f.tok, f.pos = off["tok.embedding"], off["pos.embedding"]
+	f := &fusedTransformer[T]{d: c.Width, t: c.Context, heads: c.Heads, layers: c.Layers, vocab: tr.vocab,
+		hidden: tr.hidden(), erf: c.GELU == "erf"}
+	named := paramOffsets(tr.params())
+	off := func(name string) int {
+		o, ok := named[name]
+		if !ok {
+			return -1
+		}
+		return o
+	}
+	f.tok, f.pos = off("tok.embedding"), off("pos.embedding")
 	for l := 0; l < c.Layers; l++ {
 		p := fmt.Sprintf("block%d.", l)
 		f.blocks = append(f.blocks, blockOffsets{
-			ln1G: off[p+"ln1.gain"], ln1B: off[p+"ln1.bias"],
-			q: off[p+"attn.q.weight"], qb: off[p+"attn.q.bias"],
-			k: off[p+"attn.k.weight"], kb: off[p+"attn.k.bias"],
-			v: off[p+"attn.v.weight"], vb: off[p+"attn.v.bias"],
-			proj: off[p+"attn.proj.weight"], projB: off[p+"attn.proj.bias"],
-			ln2G: off[p+"ln2.gain"], ln2B: off[p+"ln2.bias"],
-			fc: off[p+"mlp.fc.weight"], fcB: off[p+"mlp.fc.bias"],
-			mproj: off[p+"mlp.proj.weight"], mprojB: off[p+"mlp.proj.bias"],
+			ln1G: off(p + "ln1.gain"), ln1B: off(p + "ln1.bias"),
+			q: off(p + "attn.q.weight"), qb: off(p + "attn.q.bias"),
+			k: off(p + "attn.k.weight"), kb: off(p + "attn.k.bias"),
+			v: off(p + "attn.v.weight"), vb: off(p + "attn.v.bias"),
+			proj: off(p + "attn.proj.weight"), projB: off(p + "attn.proj.bias"),
+			ln2G: off(p + "ln2.gain"), ln2B: off(p + "ln2.bias"),
+			fc: off(p + "mlp.fc.weight"), fcB: off(p + "mlp.fc.bias"),
+			mproj: off(p + "mlp.proj.weight"), mprojB: off(p + "mlp.proj.bias"),
 		})
 	}
-	f.lnfG, f.lnfB = off["lnf.gain"], off["lnf.bias"]
-	f.headW, f.headB = off["head.weight"], off["head.bias"]
+	f.lnfG, f.lnfB = off("lnf.gain"), off("lnf.bias")
+	f.headW, f.headB = off("head.weight"), off("head.bias")
 	return f
+}
+
+// biasOf returns the n parameters (or their gradients) of v at offset off,
+// nil for off -1: a layer without a bias.
+func biasOf[T float](v []T, off, n int) []T {
+	if off < 0 {
+		return nil
+	}
+	return v[off : off+n]
 }
 
 func (f *fusedTransformer[T]) check(b *data.Batch) error {
@@ -60,7 +80,7 @@ func (f *fusedTransformer[T]) check(b *data.Batch) error {
 
 func (f *fusedTransformer[T]) cost() int {
 	d, t := f.d, f.t
-	perToken := f.layers*(12*d*d+2*t*d) + d*f.vocab
+	perToken := f.layers*(4*d*d+2*d*f.hidden+2*t*d) + d*f.vocab
 	return 3 * perToken * t
 }
 
@@ -90,7 +110,7 @@ type transformerWorker[T float] struct {
 func (f *fusedTransformer[T]) patternSize() int { return 0 }
 
 func (f *fusedTransformer[T]) newWorker(rows int) fusedWorker[T] {
-	m, d := rows*f.t, f.d
+	m, d, mh := rows*f.t, f.d, rows*f.t*f.hidden
 	w := &transformerWorker[T]{f: f, max: rows}
 	md := func() []T { return make([]T, m*d) }
 	for range f.layers {
@@ -99,7 +119,7 @@ func (f *fusedTransformer[T]) newWorker(rows int) fusedWorker[T] {
 			qkv: make([]T, 3*m*d), att: md(),
 			p:    make([]T, rows*f.heads*f.t*f.t),
 			ln2x: md(), ln2r: make([]T, m), ln2y: md(),
-			h1: make([]T, 4*m*d), g: make([]T, 4*m*d), th: make([]T, 4*m*d),
+			h1: make([]T, mh), g: make([]T, mh), th: make([]T, mh),
 		})
 	}
 	w.x, w.tmp = md(), md()
@@ -107,9 +127,11 @@ func (f *fusedTransformer[T]) newWorker(rows int) fusedWorker[T] {
 	w.logits = make([]T, m*f.vocab)
 	w.dx, w.dqkv, w.datt = md(), make([]T, 3*m*d), md()
 	w.dp = make([]T, f.t*f.t)
-	w.dg = make([]T, 4*m*d)
-	w.wqkv, w.bqkv = make([]T, 3*d*d), make([]T, 3*d)
-	w.gwqkv, w.gbqkv = make([]T, 3*d*d), make([]T, 3*d)
+	w.dg = make([]T, mh)
+	w.wqkv, w.gwqkv = make([]T, 3*d*d), make([]T, 3*d*d)
+	if f.blocks[0].qb >= 0 { // else nil: no biases
+		w.bqkv, w.gbqkv = make([]T, 3*d), make([]T, 3*d)
+	}
 	return w
 }
 
@@ -117,7 +139,7 @@ func (w *transformerWorker[T]) rows() int { return w.max }
 
 func (w *transformerWorker[T]) run(p []T, b *data.Batch, lo, hi int, scale T, grad []T, _ patternUse) (float64, int, int) {
 	f := w.f
-	d, t, n := f.d, f.t, hi-lo
+	d, t, n, hid := f.d, f.t, hi-lo, f.hidden
 	m := n * t
 	tokens := b.Tokens[lo*t : hi*t]
 	x := w.x[:m*d]
@@ -139,39 +161,44 @@ func (w *transformerWorker[T]) run(p []T, b *data.Batch, lo, hi int, scale T, gr
 		w.packQKV(p, o)
 		denseForward(a.ln1y, m, d, w.wqkv, w.bqkv, 3*d, a.qkv)
 		w.attend(a, n)
-		denseForward(a.att, m, d, p[o.proj:], p[o.projB:o.projB+d], d, tmp)
+		denseForward(a.att, m, d, p[o.proj:], biasOf(p, o.projB, d), d, tmp)
 		addTo(x, tmp)
 		layerNormForward(x, m, d, p[o.ln2G:], p[o.ln2B:], a.ln2x, a.ln2r, a.ln2y)
-		denseForward(a.ln2y, m, d, p[o.fc:], p[o.fcB:o.fcB+4*d], 4*d, a.h1)
-		if grad != nil {
-			geluForwardDeriv(a.h1[:4*m*d], a.g, a.th)
-		} else {
-			geluForward(a.h1[:4*m*d], a.g, a.th)
+		denseForward(a.ln2y, m, d, p[o.fc:], biasOf(p, o.fcB, hid), hid, a.h1)
+		switch {
+		case f.erf && grad != nil:
+			geluErfForwardDeriv(a.h1[:m*hid], a.g, a.th)
+		case f.erf:
+			geluErfForward(a.h1[:m*hid], a.g)
+		case grad != nil:
+			geluForwardDeriv(a.h1[:m*hid], a.g, a.th)
+		default:
+			geluForward(a.h1[:m*hid], a.g, a.th)
 		}
-		denseForward(a.g, m, 4*d, p[o.mproj:], p[o.mprojB:o.mprojB+d], d, tmp)
+		denseForward(a.g, m, hid, p[o.mproj:], biasOf(p, o.mprojB, d), d, tmp)
 		addTo(x, tmp)
 	}
 	layerNormForward(x, m, d, p[f.lnfG:], p[f.lnfB:], w.lnfx, w.lnfr, w.lnfy)
 	logits := w.logits[:m*f.vocab]
-	denseForward(w.lnfy, m, d, p[f.headW:], p[f.headB:f.headB+f.vocab], f.vocab, logits)
+	denseForward(w.lnfy, m, d, p[f.headW:], biasOf(p, f.headB, f.vocab), f.vocab, logits)
 	var correct int
 	loss := softmaxCrossEntropy(logits, m, f.vocab, b.Labels[lo*t:hi*t], scale/T(t), grad != nil, &correct)
 	if grad == nil {
 		return loss / float64(t), correct, m
 	}
 
-	denseBackward(w.lnfy, m, d, p[f.headW:], f.vocab, logits, grad[f.headW:], grad[f.headB:f.headB+f.vocab], tmp)
+	denseBackward(w.lnfy, m, d, p[f.headW:], f.vocab, logits, grad[f.headW:], biasOf(grad, f.headB, f.vocab), tmp)
 	dx := w.dx[:m*d]
 	clear(dx)
 	layerNormBackward(tmp, m, d, p[f.lnfG:], w.lnfx, w.lnfr, grad[f.lnfG:], grad[f.lnfB:], dx)
 	for l := len(f.blocks) - 1; l >= 0; l-- {
 		o, a := &f.blocks[l], &w.acts[l]
-		dg := w.dg[:4*m*d]
-		denseBackward(a.g, m, 4*d, p[o.mproj:], d, dx, grad[o.mproj:], grad[o.mprojB:o.mprojB+d], dg)
-		mulInto(dg, a.th[:4*m*d]) // a.th holds the GELU derivative
-		denseBackward(a.ln2y, m, d, p[o.fc:], 4*d, dg, grad[o.fc:], grad[o.fcB:o.fcB+4*d], tmp)
+		dg := w.dg[:m*hid]
+		denseBackward(a.g, m, hid, p[o.mproj:], d, dx, grad[o.mproj:], biasOf(grad, o.mprojB, d), dg)
+		mulInto(dg, a.th[:m*hid]) // a.th holds the GELU derivative
+		denseBackward(a.ln2y, m, d, p[o.fc:], hid, dg, grad[o.fc:], biasOf(grad, o.fcB, hid), tmp)
 		layerNormBackward(tmp, m, d, p[o.ln2G:], a.ln2x, a.ln2r, grad[o.ln2G:], grad[o.ln2B:], dx)
-		denseBackward(a.att, m, d, p[o.proj:], d, dx, grad[o.proj:], grad[o.projB:o.projB+d], w.datt)
+		denseBackward(a.att, m, d, p[o.proj:], d, dx, grad[o.proj:], biasOf(grad, o.projB, d), w.datt)
 		w.attendBackward(a, n)
 		w.packQKV(p, o)
 		clear(w.gwqkv)
@@ -248,13 +275,17 @@ func (w *transformerWorker[T]) attendBackward(a *blockActs[T], n int) {
 }
 
 // packQKV copies block o's q, k and v weights side by side into w.wqkv,
-// row i being q's row i, k's and v's, and their biases into w.bqkv.
+// row i being q's row i, k's and v's, and their biases (if any) into
+// w.bqkv.
 func (w *transformerWorker[T]) packQKV(p []T, o *blockOffsets) {
 	d := w.f.d
 	for j, off := range [3]int{o.q, o.k, o.v} {
 		for i := 0; i < d; i++ {
 			copy(w.wqkv[i*3*d+j*d:][:d], p[off+i*d:][:d])
 		}
+	}
+	if w.bqkv == nil {
+		return
 	}
 	for j, off := range [3]int{o.qb, o.kb, o.vb} {
 		copy(w.bqkv[j*d:][:d], p[off:][:d])
@@ -269,6 +300,9 @@ func (w *transformerWorker[T]) unpackQKVGrad(grad []T, o *blockOffsets) {
 		for i := 0; i < d; i++ {
 			addTo(grad[off+i*d:][:d], w.gwqkv[i*3*d+j*d:][:d])
 		}
+	}
+	if w.gbqkv == nil {
+		return
 	}
 	for j, off := range [3]int{o.qb, o.kb, o.vb} {
 		addTo(grad[off:][:d], w.gbqkv[j*d:][:d])

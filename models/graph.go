@@ -25,10 +25,11 @@ type arch interface {
 
 // paramSpec declares one parameter tensor and its initial distribution.
 type paramSpec struct {
-	name  string
-	shape []int
-	std   float64 // normal(0, std) when > 0
-	fill  float64 // constant when std == 0
+	name    string
+	shape   []int
+	std     float64 // normal(0, std) when > 0
+	uniform float64 // else uniform on [-uniform, uniform) when > 0
+	fill    float64 // else constant
 }
 
 func (p paramSpec) size() int {
@@ -94,9 +95,12 @@ func initialParams(specs []paramSpec, seed uint64) []float64 {
 	var vals []float64
 	for _, p := range specs {
 		for range p.size() {
-			if p.std > 0 {
+			switch {
+			case p.std > 0:
 				vals = append(vals, p.std*rng.NormFloat64())
-			} else {
+			case p.uniform > 0:
+				vals = append(vals, p.uniform*(2*rng.Float64()-1))
+			default:
 				vals = append(vals, p.fill)
 			}
 		}

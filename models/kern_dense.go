@@ -6,14 +6,20 @@ import (
 	"github.com/sgdyn/sgdyn/internal/gemm"
 )
 
-// denseForward sets y (m, out) = x (m, in) w (in, out) + bias.
+// denseForward sets y (m, out) = x (m, in) w (in, out) + bias, or x w
+// for a nil bias.
 func denseForward[T float](x []T, m, in int, w, bias []T, out int, y []T) {
-	broadcastRows(y[:m*out], bias[:out])
+	if bias == nil {
+		clear(y[:m*out]) // one clear rather than gemm's per row, as below
+	} else {
+		broadcastRows(y[:m*out], bias[:out])
+	}
 	gemm.Gemm(false, false, m, out, in, 1, x, in, w, out, 1, y, out)
 }
 
 // denseBackward adds the weight and bias gradients of y = x w + bias to dw
-// and dbias and, if dx is not nil, sets dx = dy w^T.
+// and dbias (none for a nil dbias, a layer without bias) and, if dx is not
+// nil, sets dx = dy w^T.
 func denseBackward[T float](x []T, m, in int, w []T, out int, dy []T, dw, dbias, dx []T) {
 	denseBackwardBeta(x, m, in, w, out, dy, dw, dbias, dx, 0)
 }
@@ -22,7 +28,9 @@ func denseBackward[T float](x []T, m, in int, w []T, out int, dy []T, dw, dbias,
 // beta = 1 sums the input gradients of several layers reading one x.
 func denseBackwardBeta[T float](x []T, m, in int, w []T, out int, dy []T, dw, dbias, dx []T, beta T) {
 	gemm.Gemm(true, false, in, out, m, 1, x, in, dy, out, 1, dw, out)
-	sumRows(dbias[:out], dy[:m*out])
+	if dbias != nil {
+		sumRows(dbias[:out], dy[:m*out])
+	}
 	if dx != nil {
 		if beta == 0 {
 			// One clear of the whole of dx rather than gemm's clear per

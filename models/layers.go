@@ -119,6 +119,15 @@ func (b *builder) dense(x *G.Node, name string) (*G.Node, error) {
 	return G.BroadcastAdd(y, b.param(name+".bias"), nil, []byte{0})
 }
 
+// linear is x W, a dense layer without a bias.
+func (b *builder) linear(x *G.Node, name string) (*G.Node, error) {
+	y, err := G.Mul(x, b.param(name+".weight"))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return y, nil
+}
+
 func denseParams(name string, in, out int) []paramSpec {
 	return []paramSpec{
 		{name: name + ".weight", shape: []int{in, out}, std: 1 / math.Sqrt(float64(in))},
@@ -190,6 +199,32 @@ func (b *builder) gelu(x *G.Node) (*G.Node, error) {
 		return nil, err
 	}
 	return G.HadamardProd(G.Must(G.Mul(x, b.scalar(0.5))), onePlus)
+}
+
+// geluErf is the exact GELU x Phi(x) = 0.5 x (1 + erf(x / sqrt 2)).
+func (b *builder) geluErf(x *G.Node) (*G.Node, error) {
+	z, err := G.Mul(x, b.scalar(1/math.Sqrt2))
+	if err != nil {
+		return nil, err
+	}
+	e, err := G.ApplyOp(erfOp{}, z)
+	if err != nil {
+		return nil, err
+	}
+	onePlus, err := G.Add(e, b.scalar(1))
+	if err != nil {
+		return nil, err
+	}
+	return G.HadamardProd(G.Must(G.Mul(x, b.scalar(0.5))), onePlus)
+}
+
+// silu is x sigmoid(x).
+func (b *builder) silu(x *G.Node) (*G.Node, error) {
+	s, err := G.Sigmoid(x)
+	if err != nil {
+		return nil, err
+	}
+	return G.HadamardProd(x, s)
 }
 
 // crossEntropy is the mean over rows of -log softmax(logits)[label], with the

@@ -2,6 +2,7 @@ package models
 
 import (
 	"fmt"
+	"math"
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -48,7 +49,7 @@ func (l *linReg) build(b *builder, n int) (out, loss *G.Node, err error) {
 	return pred, loss, err
 }
 
-// mlp is input -> hidden layers (tanh or relu) -> class logits.
+// mlp is input -> hidden layers (tanh, relu or silu) -> class logits.
 type mlp struct {
 	cfg     MLPConfig
 	inputs  int
@@ -67,11 +68,25 @@ func (m *mlp) classifier() bool { return true }
 func (m *mlp) params() []paramSpec {
 	var ps []paramSpec
 	in := m.inputs
+	dense := denseParams
+	if m.cfg.Init == "torch" {
+		dense = torchDenseParams
+	}
 	for i, h := range m.cfg.Hidden {
-		ps = append(ps, denseParams(fmt.Sprintf("hidden%d", i), in, h)...)
+		ps = append(ps, dense(fmt.Sprintf("hidden%d", i), in, h)...)
 		in = h
 	}
-	return append(ps, denseParams("out", in, m.classes)...)
+	return append(ps, dense("out", in, m.classes)...)
+}
+
+// torchDenseParams are denseParams initialised as PyTorch's nn.Linear:
+// weights and bias uniform with bound 1/sqrt(fan_in).
+func torchDenseParams(name string, in, out int) []paramSpec {
+	ps := denseParams(name, in, out)
+	for i := range ps {
+		ps[i].std, ps[i].uniform = 0, 1/math.Sqrt(float64(in))
+	}
+	return ps
 }
 
 func (m *mlp) build(b *builder, n int) (out, loss *G.Node, err error) {
@@ -80,9 +95,12 @@ func (m *mlp) build(b *builder, n int) (out, loss *G.Node, err error) {
 		if h, err = b.dense(h, fmt.Sprintf("hidden%d", i)); err != nil {
 			return nil, nil, err
 		}
-		if m.cfg.Activation == "relu" {
+		switch m.cfg.Activation {
+		case "relu":
 			h, err = G.Rectify(h)
-		} else {
+		case "silu":
+			h, err = b.silu(h)
+		default:
 			h, err = G.Tanh(h)
 		}
 		if err != nil {

@@ -88,19 +88,47 @@ type CNNConfig struct {
 	Hidden int `yaml:"hidden" json:"hidden"` // default 64
 }
 
-// TransformerConfig sizes the causal character transformer.
+// TransformerConfig sizes the causal character transformer. The defaults
+// of the options after Context give the original model; the paper's tiny
+// NanoGPT sets bias and head_bias false, mlp_ratio 1, gelu erf and init
+// normal0.02.
 type TransformerConfig struct {
 	Layers  int `yaml:"layers" json:"layers"`   // default 2
 	Width   int `yaml:"width" json:"width"`     // model width d, default 64
 	Heads   int `yaml:"heads" json:"heads"`     // default 4; must divide Width
 	Context int `yaml:"context" json:"context"` // sequence length T, default 64
+	// Bias gives the q, k, v and output projections of the attention and
+	// the two MLP layers biases. Default true.
+	Bias *bool `yaml:"bias,omitempty" json:"bias,omitempty"`
+	// HeadBias gives the (untied) output head a bias. Default true.
+	HeadBias *bool `yaml:"head_bias,omitempty" json:"head_bias,omitempty"`
+	// MLPRatio is the MLP's hidden width in multiples of Width. Default 4.
+	MLPRatio int `yaml:"mlp_ratio,omitempty" json:"mlp_ratio,omitempty"`
+	// GELU is "tanh" (the tanh approximation, default) or "erf" (exact,
+	// x Phi(x), PyTorch's nn.GELU()).
+	GELU string `yaml:"gelu,omitempty" json:"gelu,omitempty"`
+	// Init is "fanin" (default: linear weights N(0, 1/fan_in), the
+	// residual projections' divided by sqrt(2 layers), embeddings N(0, 1))
+	// or "normal0.02" (every linear and embedding weight N(0, 0.02^2)).
+	// Biases start at 0, LayerNorm gains at 1 and shifts at 0 in both.
+	Init string `yaml:"init,omitempty" json:"init,omitempty"`
 }
 
 // MLPConfig sizes the multi-layer perceptron.
 type MLPConfig struct {
 	Hidden     []int  `yaml:"hidden" json:"hidden"`         // default [64]
-	Activation string `yaml:"activation" json:"activation"` // tanh (default) or relu
+	Activation string `yaml:"activation" json:"activation"` // tanh (default), relu or silu (x sigmoid(x))
+	// Init is "fanin" (default: weights N(0, 1/fan_in), biases 0) or
+	// "torch" (PyTorch's nn.Linear default: weights and biases uniform on
+	// [-1/sqrt(fan_in), 1/sqrt(fan_in)]).
+	Init string `yaml:"init,omitempty" json:"init,omitempty"`
 }
+
+// HasBias reports whether the attention and MLP linears have biases.
+func (t TransformerConfig) HasBias() bool { return t.Bias == nil || *t.Bias }
+
+// HasHeadBias reports whether the output head has a bias.
+func (t TransformerConfig) HasHeadBias() bool { return t.HeadBias == nil || *t.HeadBias }
 
 // Shape is what the data set tells a model about its inputs and outputs.
 type Shape struct {
@@ -149,6 +177,17 @@ func (c Config) WithDefaults() Config {
 		if t.Context == 0 {
 			t.Context = 64
 		}
+		// Fresh pointers, so the resolved config shares nothing with c.
+		t.Bias, t.HeadBias = ptr(t.HasBias()), ptr(t.HasHeadBias())
+		if t.MLPRatio == 0 {
+			t.MLPRatio = 4
+		}
+		if t.GELU == "" {
+			t.GELU = "tanh"
+		}
+		if t.Init == "" {
+			t.Init = "fanin"
+		}
 	case "mlp":
 		c.MLP = mlp
 		if c.MLP.Hidden == nil {
@@ -156,6 +195,9 @@ func (c Config) WithDefaults() Config {
 		}
 		if c.MLP.Activation == "" {
 			c.MLP.Activation = "tanh"
+		}
+		if c.MLP.Init == "" {
+			c.MLP.Init = "fanin"
 		}
 	}
 	return c
@@ -195,14 +237,28 @@ func (c Config) Validate() error {
 		if t.Width%t.Heads != 0 {
 			return fmt.Errorf("transformer width %d is not divisible by heads %d", t.Width, t.Heads)
 		}
+		if t.MLPRatio < 1 {
+			return fmt.Errorf("transformer mlp_ratio %d: must be positive", t.MLPRatio)
+		}
+		if t.GELU != "tanh" && t.GELU != "erf" {
+			return fmt.Errorf("transformer gelu %q: want tanh or erf", t.GELU)
+		}
+		if t.Init != "fanin" && t.Init != "normal0.02" {
+			return fmt.Errorf("transformer init %q: want fanin or normal0.02", t.Init)
+		}
 	case "mlp":
 		for _, h := range c.MLP.Hidden {
 			if h < 1 {
 				return fmt.Errorf("mlp hidden sizes %v must be positive", c.MLP.Hidden)
 			}
 		}
-		if c.MLP.Activation != "tanh" && c.MLP.Activation != "relu" {
-			return fmt.Errorf("mlp activation %q: want tanh or relu", c.MLP.Activation)
+		switch c.MLP.Activation {
+		case "tanh", "relu", "silu":
+		default:
+			return fmt.Errorf("mlp activation %q: want tanh, relu or silu", c.MLP.Activation)
+		}
+		if c.MLP.Init != "fanin" && c.MLP.Init != "torch" {
+			return fmt.Errorf("mlp init %q: want fanin or torch", c.MLP.Init)
 		}
 	}
 	return nil
@@ -259,3 +315,5 @@ func newFused[T float](a arch, chunk int, seed uint64) Model {
 	}
 	return newFusedModel(net, a.params(), chunk, seed)
 }
+
+func ptr[V any](v V) *V { return &v }

@@ -50,6 +50,11 @@ func tinyCases(dtype string) []testCase {
 			&data.Batch{N: 3, X: normals(3 * 3 * 64), Labels: ints(3, 10)}},
 		{"transformer", Config{Kind: "transformer", DType: dtype, Transformer: TransformerConfig{Layers: 2, Width: 8, Heads: 2, Context: 5}}, Shape{Vocab: 6},
 			&data.Batch{N: 2, Tokens: ints(10, 6), Labels: ints(10, 6)}},
+		// The options of the paper's tiny models (see paper_test.go).
+		{"mlp-silu-torch", Config{Kind: "mlp", DType: dtype, MLP: MLPConfig{Hidden: []int{6, 5}, Activation: "silu", Init: "torch"}}, Shape{Inputs: 4, Classes: 3},
+			&data.Batch{N: 6, X: normals(24), Labels: ints(6, 3)}},
+		{"transformer-paper", Config{Kind: "transformer", DType: dtype, Transformer: paperTransformer(2, 8, 2, 5)}, Shape{Vocab: 6},
+			&data.Batch{N: 2, Tokens: ints(10, 6), Labels: ints(10, 6)}},
 	}
 }
 
@@ -62,41 +67,43 @@ func TestGradientFiniteDifference(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			p := m.NumParams()
-			w := make([]float64, p)
-			m.Params(w)
-			g := make([]float64, p)
-			if _, err := m.Grad(c.batch, g); err != nil {
-				t.Fatal(err)
-			}
-			fd := make([]float64, p)
-			const h = 1e-5
-			for i := range w {
-				orig := w[i]
-				w[i] = orig + h
-				m.SetParams(w)
-				up, err := m.Eval(c.batch)
-				if err != nil {
-					t.Fatal(err)
-				}
-				w[i] = orig - h
-				m.SetParams(w)
-				down, _ := m.Eval(c.batch)
-				w[i] = orig
-				fd[i] = (up.Loss - down.Loss) / (2 * h)
-			}
-			m.SetParams(w)
-			if rel := relErr(g, fd); rel > 1e-6 {
-				worst := 0
-				for i := range g {
-					if math.Abs(g[i]-fd[i]) > math.Abs(g[worst]-fd[worst]) {
-						worst = i
-					}
-				}
-				t.Errorf("relative gradient error %.3g > 1e-6 over %d params; worst %s[%d]: grad %.8g, finite difference %.8g",
-					rel, p, paramAt(m, worst), worst, g[worst], fd[worst])
-			}
+			checkGradientFD(t, m, c.batch)
 		})
+	}
+}
+
+// checkGradientFD checks every coordinate of m's gradient on b, at m's
+// current parameters, against central differences of its Eval loss.
+func checkGradientFD(t *testing.T, m Model, b *data.Batch) {
+	t.Helper()
+	p := m.NumParams()
+	w := make([]float64, p)
+	m.Params(w)
+	g := make([]float64, p)
+	if _, err := m.Grad(b, g); err != nil {
+		t.Fatal(err)
+	}
+	fd := make([]float64, p)
+	const h = 1e-5
+	for i := range w {
+		orig := w[i]
+		w[i] = orig + h
+		m.SetParams(w)
+		up, err := m.Eval(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w[i] = orig - h
+		m.SetParams(w)
+		down, _ := m.Eval(b)
+		w[i] = orig
+		fd[i] = (up.Loss - down.Loss) / (2 * h)
+	}
+	m.SetParams(w)
+	if rel := relErr(g, fd); rel > 1e-6 {
+		worst := worstIndex(g, fd)
+		t.Errorf("relative gradient error %.3g > 1e-6 over %d params; worst %s[%d]: grad %.8g, finite difference %.8g",
+			rel, p, paramAt(m, worst), worst, g[worst], fd[worst])
 	}
 }
 

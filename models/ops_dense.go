@@ -21,6 +21,7 @@ type denseLayer[T float] struct {
 	name       string // the parameter prefix, e.g. "hidden"
 	m, in, out int
 	relu       bool
+	noBias     bool    // y = x W: the ops take (x, weight) only
 	mask       []uint8 // (m, out): 1 where the ReLU passed
 	y          *tensor.Dense
 	dx, dw, db *tensor.Dense
@@ -41,6 +42,15 @@ func (d *denseLayer[T]) inShape() tensor.Shape     { return tensor.Shape{d.m, d.
 func (d *denseLayer[T]) weightShape() tensor.Shape { return tensor.Shape{d.in, d.out} }
 func (d *denseLayer[T]) biasShape() tensor.Shape   { return tensor.Shape{d.out} }
 func (d *denseLayer[T]) outShape() tensor.Shape    { return tensor.Shape{d.m, d.out} }
+
+// arity is the number of operands of the forward op: x, weight and, with
+// a bias, the bias.
+func (d *denseLayer[T]) arity() int {
+	if d.noBias {
+		return 2
+	}
+	return 3
+}
 
 // allocGrad allocates the gradient buffers, once a gradient op is made.
 func (d *denseLayer[T]) allocGrad() {
@@ -75,25 +85,30 @@ type denseOp[T float] struct{ d *denseLayer[T] }
 
 var _ G.SDOp = denseOp[float32]{}
 
-func (op denseOp[T]) Arity() int { return 3 }
+func (op denseOp[T]) Arity() int { return op.d.arity() }
 
 func (op denseOp[T]) Type() hm.Type {
+	if op.d.noBias {
+		return hm.NewFnType(opsType(2), opsType(2), opsType(2))
+	}
 	return hm.NewFnType(opsType(2), opsType(2), opsType(1), opsType(2))
 }
 
 func (op denseOp[T]) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	d := op.d
-	if err := opsCheckShapes(op, in, d.inShape(), d.weightShape(), d.biasShape()); err != nil {
+	want := []tensor.Shape{d.inShape(), d.weightShape(), d.biasShape()}[:d.arity()]
+	if err := opsCheckShapes(op, in, want...); err != nil {
 		return nil, err
 	}
 	return d.outShape(), nil
 }
 
 // forwardOperands checks the forward pass's inputs (x, weight, bias) and
-// returns their data and that of the layer's output buffer.
+// returns their data and that of the layer's output buffer; b is nil for
+// a layer without bias.
 func (d *denseLayer[T]) forwardOperands(op G.Op, vals []G.Value) (x, w, b, y []T, err error) {
-	if len(vals) != 3 {
-		return nil, nil, nil, nil, fmt.Errorf("%v: want 3 inputs, got %d", op, len(vals))
+	if len(vals) != d.arity() {
+		return nil, nil, nil, nil, fmt.Errorf("%v: want %d inputs, got %d", op, d.arity(), len(vals))
 	}
 	if x, err = opsData[T](vals[0], d.m*d.in, d.name+" input"); err != nil {
 		return nil, nil, nil, nil, err
@@ -101,8 +116,10 @@ func (d *denseLayer[T]) forwardOperands(op G.Op, vals []G.Value) (x, w, b, y []T
 	if w, err = opsData[T](vals[1], d.in*d.out, d.name+" weight"); err != nil {
 		return nil, nil, nil, nil, err
 	}
-	if b, err = opsData[T](vals[2], d.out, d.name+" bias"); err != nil {
-		return nil, nil, nil, nil, err
+	if !d.noBias {
+		if b, err = opsData[T](vals[2], d.out, d.name+" bias"); err != nil {
+			return nil, nil, nil, nil, err
+		}
 	}
 	if y, err = opsOutput[T](d.y, d.outShape()); err != nil {
 		return nil, nil, nil, nil, fmt.Errorf("%s: %w", d.name, err)
@@ -131,10 +148,16 @@ func (op denseOp[T]) Hashcode() uint32      { return opsHash(op) }
 
 func (op denseOp[T]) String() string {
 	d := op.d
+	if d.noBias {
+		return fmt.Sprintf("Dense[%s]{%d, %d->%d, relu %t, no bias}", d.name, d.m, d.in, d.out, d.relu)
+	}
 	return fmt.Sprintf("Dense[%s]{%d, %d->%d, relu %t}", d.name, d.m, d.in, d.out, d.relu)
 }
 
-func (op denseOp[T]) DiffWRT(int) []bool { return []bool{true, true, true} }
+func (op denseOp[T]) DiffWRT(int) []bool { return op.d.diffWRT() }
+
+// diffWRT is DiffWRT of the layer's forward ops: every operand.
+func (d *denseLayer[T]) diffWRT() []bool { return []bool{true, true, true}[:d.arity()] }
 
 func (op denseOp[T]) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
 	return denseSymDiff(op, op.d, inputs, grad, func(wrt int) G.Op { return denseGradOp[T]{op.d, wrt} })
@@ -144,11 +167,11 @@ func (op denseOp[T]) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, err
 // each of a dense layer's three operands: the SymDiff of denseOp and
 // splitDenseOp, which differ only in their gradient ops.
 func denseSymDiff[T float](op G.Op, d *denseLayer[T], inputs G.Nodes, grad *G.Node, gradOp func(wrt int) G.Op) (G.Nodes, error) {
-	if len(inputs) != 3 {
-		return nil, fmt.Errorf("%v: want 3 inputs, got %d", op, len(inputs))
+	if len(inputs) != d.arity() {
+		return nil, fmt.Errorf("%v: want %d inputs, got %d", op, d.arity(), len(inputs))
 	}
 	d.allocGrad()
-	grads := make(G.Nodes, 3)
+	grads := make(G.Nodes, d.arity())
 	for wrt := range grads {
 		g, err := G.ApplyOp(gradOp(wrt), inputs[0], inputs[1], grad)
 		if err != nil {

@@ -217,11 +217,13 @@ func (op layerNormGradOp[T]) String() string {
 // geluStage is the tanh-approximation GELU of a fixed (m, k) tensor as
 // Gorgonia ops over geluForward/geluBackward; Gorgonia's composition
 // (layers.go) is seven element-wise nodes. The forward op keeps the tanh
-// for the gradient op.
+// for the gradient op. With erf, it is the exact GELU over
+// geluErfForward(Deriv), and th holds the derivative instead.
 type geluStage[T float] struct {
 	name  string
 	m, k  int
 	parts int
+	erf   bool
 	th    []T
 	y, dx *tensor.Dense
 }
@@ -265,7 +267,14 @@ func (op geluOp[T]) Do(vals ...G.Value) (G.Value, error) {
 	}
 	k := s.k
 	opsParallel(s.m, s.parts, func(_, lo, hi int) {
-		geluForward(x[lo*k:hi*k], y[lo*k:hi*k], s.th[lo*k:hi*k])
+		switch {
+		case s.erf && s.dx != nil: // a gradient op will read the derivative
+			geluErfForwardDeriv(x[lo*k:hi*k], y[lo*k:hi*k], s.th[lo*k:hi*k])
+		case s.erf:
+			geluErfForward(x[lo*k:hi*k], y[lo*k:hi*k])
+		default:
+			geluForward(x[lo*k:hi*k], y[lo*k:hi*k], s.th[lo*k:hi*k])
+		}
 	})
 	return s.y, nil
 }
@@ -277,6 +286,9 @@ func (op geluOp[T]) WriteHash(h hash.Hash) { fmt.Fprint(h, op.String()) }
 func (op geluOp[T]) Hashcode() uint32      { return opsHash(op) }
 
 func (op geluOp[T]) String() string {
+	if op.s.erf {
+		return fmt.Sprintf("GELU-erf[%s]{%d, %d}", op.s.name, op.s.m, op.s.k)
+	}
 	return fmt.Sprintf("GELU[%s]{%d, %d}", op.s.name, op.s.m, op.s.k)
 }
 
@@ -332,7 +344,11 @@ func (op geluGradOp[T]) Do(vals ...G.Value) (G.Value, error) {
 	k := s.k
 	opsParallel(s.m, s.parts, func(_, lo, hi int) {
 		copy(dx[lo*k:hi*k], dy[lo*k:hi*k])
-		geluBackward(x[lo*k:hi*k], s.th[lo*k:hi*k], dx[lo*k:hi*k])
+		if s.erf {
+			mulInto(dx[lo*k:hi*k], s.th[lo*k:hi*k])
+		} else {
+			geluBackward(x[lo*k:hi*k], s.th[lo*k:hi*k], dx[lo*k:hi*k])
+		}
 	})
 	return s.dx, nil
 }

@@ -17,7 +17,8 @@ import (
 // Gorgonia's own nodes (Add, and the gradient sums Gorgonia makes for the
 // residual stream). Its parameters, their layout and initialisation are
 // transformer's (params and classifier are promoted), so it computes the
-// same function as the plain graph and the fused kernels.
+// same function as the plain graph and the fused kernels, with every
+// option of TransformerConfig.
 type opsTransformer struct{ *transformer }
 
 func (t opsTransformer) build(b *builder, n int) (out, loss *G.Node, err error) {
@@ -28,7 +29,7 @@ func (t opsTransformer) build(b *builder, n int) (out, loss *G.Node, err error) 
 }
 
 func buildOpsTransformer[T float](t *transformer, b *builder, n int) (out, loss *G.Node, err error) {
-	d, ctx, H := t.cfg.Width, t.cfg.Context, t.cfg.Heads
+	d, ctx, H, hidden, bias := t.cfg.Width, t.cfg.Context, t.cfg.Heads, t.hidden(), t.cfg.HasBias()
 	m := n * ctx
 	procs := runtime.GOMAXPROCS(0)
 	tokens := b.input(fromTokens, "tokens", tensor.Shape{m, t.vocab}, t.vocab)
@@ -46,9 +47,15 @@ func buildOpsTransformer[T float](t *transformer, b *builder, n int) (out, loss 
 		}
 		return y, nil
 	}
-	dense := func(x *G.Node, name string, in, out int) (*G.Node, error) {
-		op := splitDenseOp[T]{newDenseLayer[T](name, m, in, out, false), denseParts(m, in, out, procs)}
-		y, err := G.ApplyOp(op, x, b.param(name+".weight"), b.param(name+".bias"))
+	dense := func(x *G.Node, name string, in, out int, bias bool) (*G.Node, error) {
+		layer := newDenseLayer[T](name, m, in, out, false)
+		layer.noBias = !bias
+		op := splitDenseOp[T]{layer, denseParts(m, in, out, procs)}
+		operands := []*G.Node{x, b.param(name + ".weight")}
+		if bias {
+			operands = append(operands, b.param(name+".bias"))
+		}
+		y, err := G.ApplyOp(op, operands...)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
@@ -63,7 +70,7 @@ func buildOpsTransformer[T float](t *transformer, b *builder, n int) (out, loss 
 		}
 		var qkv [3]*G.Node
 		for i, part := range []string{"q", "k", "v"} {
-			if qkv[i], err = dense(h, p+"attn."+part, d, d); err != nil {
+			if qkv[i], err = dense(h, p+"attn."+part, d, d, bias); err != nil {
 				return nil, nil, err
 			}
 		}
@@ -72,7 +79,7 @@ func buildOpsTransformer[T float](t *transformer, b *builder, n int) (out, loss 
 		if err != nil {
 			return nil, nil, fmt.Errorf("%sattn: %w", p, err)
 		}
-		if a, err = dense(a, p+"attn.proj", d, d); err != nil {
+		if a, err = dense(a, p+"attn.proj", d, d, bias); err != nil {
 			return nil, nil, err
 		}
 		if x, err = G.Add(x, a); err != nil {
@@ -81,14 +88,16 @@ func buildOpsTransformer[T float](t *transformer, b *builder, n int) (out, loss 
 		if h, err = layerNorm(x, p+"ln2"); err != nil {
 			return nil, nil, err
 		}
-		if h, err = dense(h, p+"mlp.fc", d, 4*d); err != nil {
+		if h, err = dense(h, p+"mlp.fc", d, hidden, bias); err != nil {
 			return nil, nil, err
 		}
-		gelu := geluOp[T]{newGeluStage[T](p+"mlp.gelu", m, 4*d, geluParts(m, 4*d, procs))}
+		gs := newGeluStage[T](p+"mlp.gelu", m, hidden, geluParts(m, hidden, procs))
+		gs.erf = t.cfg.GELU == "erf"
+		gelu := geluOp[T]{gs}
 		if h, err = G.ApplyOp(gelu, h); err != nil {
 			return nil, nil, fmt.Errorf("%smlp.gelu: %w", p, err)
 		}
-		if h, err = dense(h, p+"mlp.proj", 4*d, d); err != nil {
+		if h, err = dense(h, p+"mlp.proj", hidden, d, bias); err != nil {
 			return nil, nil, err
 		}
 		if x, err = G.Add(x, h); err != nil {
@@ -98,7 +107,7 @@ func buildOpsTransformer[T float](t *transformer, b *builder, n int) (out, loss 
 	if x, err = layerNorm(x, "lnf"); err != nil {
 		return nil, nil, err
 	}
-	logits, err := dense(x, "head", d, t.vocab)
+	logits, err := dense(x, "head", d, t.vocab, t.cfg.HasHeadBias())
 	if err != nil {
 		return nil, nil, err
 	}

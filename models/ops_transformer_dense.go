@@ -31,7 +31,7 @@ func denseParts(m, in, out, procs int) int { return opsWorkers(m, in*out, procs)
 
 func (op splitDenseOp[T]) plain() denseOp[T] { return denseOp[T]{op.d} }
 
-func (op splitDenseOp[T]) Arity() int    { return 3 }
+func (op splitDenseOp[T]) Arity() int    { return op.d.arity() }
 func (op splitDenseOp[T]) Type() hm.Type { return op.plain().Type() }
 
 func (op splitDenseOp[T]) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
@@ -67,7 +67,7 @@ func (op splitDenseOp[T]) String() string {
 	return fmt.Sprintf("Split%v/%d", op.plain(), op.parts)
 }
 
-func (op splitDenseOp[T]) DiffWRT(int) []bool { return []bool{true, true, true} }
+func (op splitDenseOp[T]) DiffWRT(int) []bool { return op.d.diffWRT() }
 
 func (op splitDenseOp[T]) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
 	return denseSymDiff(op, op.d, inputs, grad, func(wrt int) G.Op {

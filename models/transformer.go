@@ -10,8 +10,9 @@ import (
 
 // transformer is a causal character-level language model: token and
 // position embeddings, pre-LayerNorm blocks of multi-head causal
-// self-attention and a GELU MLP (4x width), a final LayerNorm and the output
-// head. The loss is the mean next-character cross-entropy over all positions.
+// self-attention and a GELU MLP (MLPRatio x width), a final LayerNorm and
+// the untied output head. The loss is the mean next-character
+// cross-entropy over all positions.
 type transformer struct {
 	cfg   TransformerConfig
 	vocab int
@@ -26,29 +27,58 @@ func newTransformer(c TransformerConfig, s Shape) (*transformer, error) {
 
 func (t *transformer) classifier() bool { return true }
 
+// hidden is the MLP's hidden width.
+func (t *transformer) hidden() int { return t.cfg.MLPRatio * t.cfg.Width }
+
 func (t *transformer) params() []paramSpec {
 	d, T, L := t.cfg.Width, t.cfg.Context, t.cfg.Layers
+	gpt := t.cfg.Init == "normal0.02"
+	embStd := 1.0
+	if gpt {
+		embStd = 0.02
+	}
+	// linear declares a weight (in, out) and, with bias, a bias. The
+	// residual projections' weights are scaled down under fanin, since the
+	// residual branches sum over 2L terms.
+	linear := func(name string, in, out int, bias, residual bool) []paramSpec {
+		ps := denseParams(name, in, out)
+		switch {
+		case gpt:
+			ps[0].std = 0.02
+		case residual:
+			ps[0].std /= math.Sqrt(2 * float64(L))
+		}
+		if !bias {
+			ps = ps[:1]
+		}
+		return ps
+	}
+	bias := t.cfg.HasBias()
 	ps := []paramSpec{
-		{name: "tok.embedding", shape: []int{t.vocab, d}, std: 1},
-		{name: "pos.embedding", shape: []int{T, d}, std: 1},
+		{name: "tok.embedding", shape: []int{t.vocab, d}, std: embStd},
+		{name: "pos.embedding", shape: []int{T, d}, std: embStd},
 	}
 	for l := 0; l < L; l++ {
 		p := fmt.Sprintf("block%d.", l)
 		ps = append(ps, layerNormParams(p+"ln1", d)...)
 		for _, name := range []string{"q", "k", "v"} {
-			ps = append(ps, denseParams(p+"attn."+name, d, d)...)
+			ps = append(ps, linear(p+"attn."+name, d, d, bias, false)...)
 		}
-		proj := denseParams(p+"attn.proj", d, d)
-		proj[0].std /= math.Sqrt(2 * float64(L)) // residual branches sum over 2L terms
-		ps = append(ps, proj...)
+		ps = append(ps, linear(p+"attn.proj", d, d, bias, true)...)
 		ps = append(ps, layerNormParams(p+"ln2", d)...)
-		ps = append(ps, denseParams(p+"mlp.fc", d, 4*d)...)
-		mproj := denseParams(p+"mlp.proj", 4*d, d)
-		mproj[0].std /= math.Sqrt(2 * float64(L))
-		ps = append(ps, mproj...)
+		ps = append(ps, linear(p+"mlp.fc", d, t.hidden(), bias, false)...)
+		ps = append(ps, linear(p+"mlp.proj", t.hidden(), d, bias, true)...)
 	}
 	ps = append(ps, layerNormParams("lnf", d)...)
-	return append(ps, denseParams("head", d, t.vocab)...)
+	return append(ps, linear("head", d, t.vocab, t.cfg.HasHeadBias(), false)...)
+}
+
+// dense is b.dense or, without biases, b.linear.
+func (t *transformer) dense(b *builder, x *G.Node, name string, bias bool) (*G.Node, error) {
+	if bias {
+		return b.dense(x, name)
+	}
+	return b.linear(x, name)
 }
 
 func (t *transformer) build(b *builder, n int) (out, loss *G.Node, err error) {
@@ -89,13 +119,18 @@ func (t *transformer) build(b *builder, n int) (out, loss *G.Node, err error) {
 		if h, err = b.layerNorm(x, p+"ln2"); err != nil {
 			return nil, nil, err
 		}
-		if h, err = b.dense(h, p+"mlp.fc"); err != nil {
+		if h, err = t.dense(b, h, p+"mlp.fc", t.cfg.HasBias()); err != nil {
 			return nil, nil, err
 		}
-		if h, err = b.gelu(h); err != nil {
+		if t.cfg.GELU == "erf" {
+			h, err = b.geluErf(h)
+		} else {
+			h, err = b.gelu(h)
+		}
+		if err != nil {
 			return nil, nil, err
 		}
-		if h, err = b.dense(h, p+"mlp.proj"); err != nil {
+		if h, err = t.dense(b, h, p+"mlp.proj", t.cfg.HasBias()); err != nil {
 			return nil, nil, err
 		}
 		if x, err = G.Add(x, h); err != nil {
@@ -105,7 +140,7 @@ func (t *transformer) build(b *builder, n int) (out, loss *G.Node, err error) {
 	if x, err = b.layerNorm(x, "lnf"); err != nil {
 		return nil, nil, err
 	}
-	logits, err := b.dense(x, "head")
+	logits, err := t.dense(b, x, "head", t.cfg.HasHeadBias())
 	if err != nil {
 		return nil, nil, err
 	}
@@ -119,7 +154,7 @@ func (t *transformer) attention(b *builder, h *G.Node, name string, n int, mask 
 	d, T, H := t.cfg.Width, t.cfg.Context, t.cfg.Heads
 	dh := d / H
 	heads := func(part string) (*G.Node, error) {
-		p, err := b.dense(h, name+"."+part)
+		p, err := t.dense(b, h, name+"."+part, t.cfg.HasBias())
 		if err != nil {
 			return nil, err
 		}
@@ -165,5 +200,5 @@ func (t *transformer) attention(b *builder, h *G.Node, name string, n int, mask 
 	if o, err = G.Reshape(o, tensor.Shape{n * T, d}); err != nil {
 		return nil, err
 	}
-	return b.dense(o, name+".proj")
+	return t.dense(b, o, name+".proj", t.cfg.HasBias())
 }

@@ -1,0 +1,109 @@
+package models
+
+import "math"
+
+// The smooth activations of the paper's tiny models: SiLU (the MLP-386)
+// and the exact erf GELU (the NanoGPT-960). Both keep their derivative from
+// the forward pass, so the backward pass is one product dy *= dd, as for
+// the tanh GELU (geluForwardDeriv).
+
+// siluForwardDeriv sets v[i] to silu(v[i]) = v sigmoid(v) in place and
+// dd[i] to its derivative there, s (1 + v (1 - s)) with s = sigmoid(v).
+func siluForwardDeriv[T float](v, dd []T) {
+	dd = dd[:len(v)]
+	for i, x := range v {
+		dd[i] = -x
+	}
+	exps(dd, 0) // e^-x, vectorised in float32
+	for i, x := range v {
+		// e^-x overflows to +Inf for very negative x: s = 0, silu = -0,
+		// derivative -0, the limits.
+		s := 1 / (1 + dd[i])
+		v[i] = x * s
+		dd[i] = s * (1 + x*(1-s))
+	}
+}
+
+// invSqrt2Pi is 1/sqrt(2 pi), the standard normal density at 0.
+var invSqrt2Pi = 1 / math.Sqrt(2*math.Pi)
+
+// geluErfForward sets y = x Phi(x) = 0.5 x (1 + erf(x / sqrt 2)), PyTorch's
+// nn.GELU() and the plain graph's formula: with math.Erf in float64, and
+// for float32 with geluErf32's approximation.
+func geluErfForward[T float](x, y []T) {
+	y = y[:len(x)]
+	if x32, ok := any(x).([]float32); ok {
+		geluErf32(x32, any(y).([]float32), nil)
+		return
+	}
+	for i, v := range x {
+		f := float64(v)
+		y[i] = T(0.5 * f * (1 + math.Erf(f*(1/math.Sqrt2))))
+	}
+}
+
+// geluErfForwardDeriv is geluErfForward keeping the derivative dd = Phi(x)
+// + x phi(x), phi the standard normal density.
+func geluErfForwardDeriv[T float](x, y, dd []T) {
+	y, dd = y[:len(x)], dd[:len(x)]
+	if x32, ok := any(x).([]float32); ok {
+		geluErf32(x32, any(y).([]float32), any(dd).([]float32))
+		return
+	}
+	for i, v := range x {
+		f := float64(v)
+		cdf := 0.5 * (1 + math.Erf(f*(1/math.Sqrt2)))
+		y[i] = T(f * cdf)
+		dd[i] = T(cdf + f*invSqrt2Pi*math.Exp(-0.5*f*f))
+	}
+}
+
+// geluErf32 is the exact GELU in float32, with its derivative if dd is not
+// nil: math.Erf in float64 was 40% of the NanoGPT-960's float32 step.
+// Phi(x) = erfc(-x/sqrt 2)/2 from Numerical Recipes' erfcc, whose relative
+// error is below 1.2e-7 for every argument (so also in the tail where
+// Phi is tiny), erfc(z) = t exp(-z^2 + P(t)), t = 1/(1 + z/2), z >= 0, and
+// phi from a second exponential. Both exponentials are vectorised (exps);
+// y serves as their scratch.
+func geluErf32(x, y, dd []float32) {
+	y = y[:len(x)]
+	for i, v := range x {
+		z := float32(math.Abs(float64(v))) * (1 / math.Sqrt2)
+		t := 1 / (1 + 0.5*z)
+		y[i] = -z*z + erfcPoly(t)
+	}
+	exps(y, 0)
+	if dd != nil {
+		dd = dd[:len(x)]
+		for i, v := range x {
+			dd[i] = -0.5 * v * v
+		}
+		exps(dd, 0)
+	}
+	for i, v := range x {
+		z := float32(math.Abs(float64(v))) * (1 / math.Sqrt2)
+		half := 0.5 * y[i] / (1 + 0.5*z) // erfc(|x|/sqrt 2)/2 = Phi(-|x|)
+		cdf := half
+		if v > 0 {
+			cdf = 1 - half
+		}
+		y[i] = v * cdf
+		if dd != nil {
+			dd[i] = cdf + v*float32(invSqrt2Pi)*dd[i]
+		}
+	}
+}
+
+// erfcPoly is the polynomial in t of erfcc (Numerical Recipes, 6.2).
+func erfcPoly(t float32) float32 {
+	p := float32(0.17087277)
+	p = p*t - 0.82215223
+	p = p*t + 1.48851587
+	p = p*t - 1.13520398
+	p = p*t + 0.27886807
+	p = p*t - 0.18628806
+	p = p*t + 0.09678418
+	p = p*t + 0.37409196
+	p = p*t + 1.00002368
+	return p*t - 1.26551223
+}
