@@ -38,6 +38,10 @@ Classes (a class is assigned only when its intervals lie inside its own region, 
   confined: alpha interval below 1 - AlphaTol: over the last decade the variance grows far slower than linearly, i.e. it saturates. Stationary is reported true when the beta interval also contains 0; otherwise the direction is still relaxing and only the whole predicted curve, not sigma_inf^2, should be compared with theory.
   diffusive: beta interval above 0 and alpha interval inside (1 - AlphaTol, 1 + AlphaTol): linear growth, excluding saturation (alpha <= 1 - AlphaTol) and acceleration (alpha >= 1 + AlphaTol). A nearly flat direction with |ln a| T << 1 lands here, as THEORY.md section 3 says it should.
   undetermined: none of these, or more than one; the reason names the failing condition (e.g. super-linear power-law growth such as the drift-spreading t^3 term, or intervals too wide).
+Epoch reshuffling (sampling without replacement, S steps per epoch) over a window longer than one epoch: the first-order variance along a flat direction is a bridge that peaks mid-epoch and returns at every epoch end (THEORY.md section 9), so the windows and statistics above are computed on a reduced curve instead of every logged step:
+  epoch boundaries: t0 and the logged steps that are multiples of S, when the windows above hold enough of them;
+  otherwise one-epoch averages: at each logged step t >= t0 + S, the mean of V over the logged steps in (t - S, t], placed at the mean of those steps (the average of an epoch-periodic curve is constant, so a mid-epoch peak does not read as growth; but the bridge's mean stays as an offset, so a growth smaller than the bridge reads as saturating: log at a divisor of S to get the boundaries).
+  The reason names the curve used. Sampling with replacement, and a reshuffled window within one epoch, use every logged step.
 Replicas that diverged are excluded from the step they diverged on, which biases surviving variances low; the reason says how many. The reason also warns when most late-window variances are heavy-tailed (see HeavyTailRule).`
 
 // ClassifyOptions configures [Classify]. Zero values select defaults.
@@ -52,6 +56,11 @@ type ClassifyOptions struct {
 	// MinReplicas is the number of live replicas a time needs to enter the
 	// window (default 8).
 	MinReplicas int
+	// StepsPerEpoch, when positive, says the ensemble was sampled with
+	// epoch reshuffling, S steps per epoch. A window longer than one epoch
+	// is then classified on epoch-boundary samples or one-epoch averages
+	// (see [Rule]); 0 (with replacement) uses every logged step.
+	StepsPerEpoch int64
 }
 
 func (o *ClassifyOptions) defaults() error {
@@ -75,6 +84,9 @@ func (o *ClassifyOptions) defaults() error {
 	}
 	if o.MinReplicas < 2 {
 		return fmt.Errorf("classify: minimum of %d replicas: need at least 2", o.MinReplicas)
+	}
+	if o.StepsPerEpoch < 0 {
+		return fmt.Errorf("classify: %d steps per epoch: must not be negative", o.StepsPerEpoch)
 	}
 	return nil
 }
@@ -112,12 +124,22 @@ type Classification struct {
 	// HeavyTail reports that most late-window variances were marked
 	// heavy-tailed.
 	HeavyTail bool
+	// Curve is the curve the statistics were computed on: FitLogged (every
+	// logged step), FitEpochBoundaries or FitEpochAverages.
+	Curve string
 	// SlopeBoot[b] is the late slope in bootstrap resample b (the same
 	// resamples for every direction), for curve-level statistics across
 	// directions such as [DiffusiveRate]. Nil for null and too-short
 	// directions.
 	SlopeBoot []float64
 }
+
+// The curves a classification can be computed on (Classification.Curve).
+const (
+	FitLogged          = "logged steps"
+	FitEpochBoundaries = "epoch boundaries"
+	FitEpochAverages   = "one-epoch averages"
+)
 
 // Classify assigns a class to each direction of g by [Rule]. null[k] marks
 // directions flagged upstream as exact symmetries; nil means none.
@@ -138,8 +160,21 @@ func Classify(g *Growth, null []bool, opts ClassifyOptions) ([]Classification, e
 			last = i
 		}
 	}
+	curve, note := FitLogged, ""
+	if spe := opts.StepsPerEpoch; spe > 0 && last >= 1 && g.Steps[last]-g.Steps[0] > spe {
+		gb, lb := epochBoundaries(g, last, spe)
+		if _, ok := makeWindow(&Classification{}, gb.Steps, lb, opts); ok {
+			g, last, curve = gb, lb, FitEpochBoundaries
+			note = fmt.Sprintf("fitted on the variance at %d epoch boundaries (%d steps per epoch)", lb+1, spe)
+		} else {
+			g, last = epochAverages(g, last, spe)
+			curve = FitEpochAverages
+			note = fmt.Sprintf("fitted on one-epoch averages (%d steps per epoch; too few logged epoch boundaries for the windows)", spe)
+		}
+	}
 	out := make([]Classification, len(g.Dirs))
 	for k := range g.Dirs {
+		out[k].Curve = curve
 		c := &out[k]
 		c.Direction = k
 		if null != nil && null[k] {
@@ -153,8 +188,103 @@ func Classify(g *Growth, null []bool, opts ClassifyOptions) ([]Classification, e
 			continue
 		}
 		classifyOne(c, g, k, last, opts)
+		if note != "" {
+			c.Reason += "; " + note
+		}
 	}
 	return out, nil
+}
+
+// subGrowth returns the curve of g at time indices idx: the statistics
+// [classifyOne] reads (Steps, Used, Var, HeavyTail, Boot).
+func subGrowth(g *Growth, idx []int) *Growth {
+	s := &Growth{Replicas: g.Replicas, Level: g.Level, Resamples: g.Resamples, Dirs: make([]DirectionGrowth, len(g.Dirs))}
+	for _, i := range idx {
+		s.Steps = append(s.Steps, g.Steps[i])
+		s.Used = append(s.Used, g.Used[i])
+	}
+	for k, d := range g.Dirs {
+		sd := DirectionGrowth{Var: make([]float64, len(idx)), HeavyTail: make([]bool, len(idx)), Boot: make([][]float64, len(d.Boot))}
+		for j, i := range idx {
+			sd.Var[j], sd.HeavyTail[j] = d.Var[i], d.HeavyTail[i]
+		}
+		for b, curve := range d.Boot {
+			sd.Boot[b] = make([]float64, len(idx))
+			for j, i := range idx {
+				sd.Boot[b][j] = curve[i]
+			}
+		}
+		s.Dirs[k] = sd
+	}
+	return s
+}
+
+// epochBoundaries returns g reduced to its first time and the logged
+// multiples of spe up to index last, and the new last index.
+func epochBoundaries(g *Growth, last int, spe int64) (*Growth, int) {
+	idx := []int{0}
+	for i := 1; i <= last; i++ {
+		if g.Steps[i]%spe == 0 {
+			idx = append(idx, i)
+		}
+	}
+	return subGrowth(g, idx), len(idx) - 1
+}
+
+// epochAverages returns g's first time followed by one-epoch running
+// averages: at each index i <= last with Steps[i] >= Steps[0] + spe, the
+// mean over the logged steps in (Steps[i] - spe, Steps[i]] of the variance
+// (and of every bootstrap curve), at the rounded mean of those steps.
+func epochAverages(g *Growth, last int, spe int64) (*Growth, int) {
+	type span struct{ lo, hi int } // indices [lo, hi]
+	var spans []span
+	var at []int64
+	lo := 0
+	var sum int64
+	for i := 0; i <= last; i++ {
+		sum += g.Steps[i]
+		for g.Steps[lo] <= g.Steps[i]-spe {
+			sum -= g.Steps[lo]
+			lo++
+		}
+		if g.Steps[i] < g.Steps[0]+spe {
+			continue
+		}
+		t := int64(math.Round(float64(sum) / float64(i-lo+1)))
+		if len(at) > 0 && t <= at[len(at)-1] {
+			continue // irregular logging: keep the abscissas strictly ascending
+		}
+		spans = append(spans, span{lo, i})
+		at = append(at, t)
+	}
+	s := &Growth{Replicas: g.Replicas, Level: g.Level, Resamples: g.Resamples, Dirs: make([]DirectionGrowth, len(g.Dirs))}
+	s.Steps = append([]int64{g.Steps[0]}, at...)
+	s.Used = []int{g.Used[0]}
+	for _, sp := range spans {
+		s.Used = append(s.Used, g.Used[sp.hi]) // divergence is absorbing: the fewest
+	}
+	avg := func(v []float64) []float64 {
+		prefix := make([]float64, last+2)
+		for i := 0; i <= last; i++ {
+			prefix[i+1] = prefix[i] + v[i]
+		}
+		out := []float64{v[0]}
+		for _, sp := range spans {
+			out = append(out, (prefix[sp.hi+1]-prefix[sp.lo])/float64(sp.hi-sp.lo+1))
+		}
+		return out
+	}
+	for k, d := range g.Dirs {
+		sd := DirectionGrowth{Var: avg(d.Var), HeavyTail: []bool{d.HeavyTail[0]}, Boot: make([][]float64, len(d.Boot))}
+		for _, sp := range spans {
+			sd.HeavyTail = append(sd.HeavyTail, d.HeavyTail[sp.hi])
+		}
+		for b, curve := range d.Boot {
+			sd.Boot[b] = avg(curve)
+		}
+		s.Dirs[k] = sd
+	}
+	return s, len(s.Steps) - 1
 }
 
 // window holds the time indices the statistics use.
@@ -214,9 +344,9 @@ func firstAtOrAfter(steps []int64, from, last int, x float64) int {
 	return last + 1
 }
 
-func classifyOne(c *Classification, g *Growth, k, last int, opts ClassifyOptions) {
-	d := g.Dirs[k]
-	steps := g.Steps
+// makeWindow sets the window fields of c and reports whether the windows
+// hold enough logged steps for the statistics.
+func makeWindow(c *Classification, steps []int64, last int, opts ClassifyOptions) (window, bool) {
 	t0, tEnd := steps[0], steps[last]
 	span := float64(tEnd - t0)
 	w := window{first: 0, last: last}
@@ -231,7 +361,15 @@ func classifyOne(c *Classification, g *Growth, k, last int, opts ClassifyOptions
 	if w.logw <= last {
 		c.LogStart = steps[w.logw]
 	}
-	if c.Points < 4 || w.half-w.late < 2 || last-w.half+1 < 2 || last-w.logw+1 < 3 {
+	return w, !(c.Points < 4 || w.half-w.late < 2 || last-w.half+1 < 2 || last-w.logw+1 < 3)
+}
+
+func classifyOne(c *Classification, g *Growth, k, last int, opts ClassifyOptions) {
+	d := g.Dirs[k]
+	steps := g.Steps
+	tEnd := steps[last]
+	w, ok := makeWindow(c, steps, last, opts)
+	if !ok {
 		c.Class = Undetermined
 		c.Reason = fmt.Sprintf("too few logged steps: late window [%d, %d] has %d (need 4, 2 in each half), log window from %d has %d (need 3)",
 			c.LateStart, c.End, c.Points, c.LogStart, last-w.logw+1)

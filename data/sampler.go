@@ -54,6 +54,12 @@ type Sampler struct {
 	pcg       rand.PCG
 	perm      []int // permutation of epoch permEpoch (without replacement)
 	permEpoch int64 // -1 before the first permutation
+
+	// paired builds each epoch's permutation from the with-replacement
+	// draws of the same key (see NewPairedSampler); pos is its inverse.
+	paired bool
+	pos    []int
+	fall   rand.PCG
 }
 
 // NewSampler returns a sampler of batches of batch indices in [0, n). Seed
@@ -72,6 +78,28 @@ func NewSampler(n, batch int, mode Sampling, seed, stream uint64) (*Sampler, err
 		return nil, err
 	}
 	return &Sampler{n: n, batch: batch, mode: mode, key: mix(seed, stream), permEpoch: -1}, nil
+}
+
+// NewPairedSampler is NewSampler for ensembles run under both schemes with
+// common random numbers. With replacement it is NewSampler: the draws of
+// step s come from the PCG stream (key, s). Without replacement the epoch's
+// permutation is built from those same draws: position j of epoch e takes
+// the j-th draw of the epoch's steps (draw j mod batch of step e S + j div
+// batch, S steps per epoch) when that index is not yet used in the epoch,
+// and otherwise an unused index uniformly from the epoch's own stream. Each
+// position is then uniform over the unused indices, so the batches are
+// exactly those of a uniform shuffle, and a replica's batch at a step
+// shares on average half its examples with the with-replacement batch of
+// the same (seed, stream) and step (all of them early in an epoch, few at
+// its end). NewSampler's permutations are left as they were, so existing
+// runs resume bit-identically.
+func NewPairedSampler(n, batch int, mode Sampling, seed, stream uint64) (*Sampler, error) {
+	s, err := NewSampler(n, batch, mode, seed, stream)
+	if err != nil {
+		return nil, err
+	}
+	s.paired = true
+	return s, nil
 }
 
 // StepsPerEpoch returns floor(n/batch), the number of steps of one pass
@@ -111,10 +139,43 @@ func (s *Sampler) permute(epoch int64) {
 	for i := range s.perm {
 		s.perm[i] = i
 	}
+	if s.paired {
+		s.permutePaired(epoch)
+		return
+	}
 	s.pcg.Seed(s.key, uint64(epoch)|epochDomain)
 	for i := s.n - 1; i > 0; i-- { // Fisher–Yates
 		j := int(bounded(&s.pcg, uint64(i+1)))
 		s.perm[i], s.perm[j] = s.perm[j], s.perm[i]
+	}
+	s.permEpoch = epoch
+}
+
+// permutePaired fills the first StepsPerEpoch()*batch positions of s.perm,
+// starting from the identity, as NewPairedSampler describes: a partial
+// Fisher–Yates shuffle in which each swap partner is the with-replacement
+// draw when it is still unused.
+func (s *Sampler) permutePaired(epoch int64) {
+	s.pos = grow(s.pos, s.n)
+	for i := range s.pos {
+		s.pos[i] = i
+	}
+	spe := int64(s.StepsPerEpoch())
+	s.fall.Seed(s.key, uint64(epoch)|epochDomain)
+	j := 0
+	for step := epoch * spe; step < (epoch+1)*spe; step++ {
+		s.pcg.Seed(s.key, uint64(step))
+		for range s.batch {
+			pick := int(bounded(&s.pcg, uint64(s.n)))
+			if s.pos[pick] < j { // used already in this epoch
+				pick = s.perm[j+int(bounded(&s.fall, uint64(s.n-j)))]
+			}
+			// Swap pick into position j.
+			pj, other := s.pos[pick], s.perm[j]
+			s.perm[j], s.perm[pj] = pick, other
+			s.pos[pick], s.pos[other] = j, pj
+			j++
+		}
 	}
 	s.permEpoch = epoch
 }
