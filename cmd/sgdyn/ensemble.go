@@ -7,11 +7,15 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 
+	"gonum.org/v1/gonum/floats"
+
+	"github.com/sgdyn/sgdyn/internal/runlock"
 	"github.com/sgdyn/sgdyn/probe"
 	"github.com/sgdyn/sgdyn/train"
 )
@@ -21,7 +25,7 @@ func runEnsemble(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return runEnsembleMerge(args[1:], stdout, stderr)
 	}
 	fs := newFlagSet("ensemble", "ensemble --run DIR --replicas R --steps T --lr ETA[,ETA...] [flags]\n       sgdyn ensemble merge --run DIR --name NAME", stderr)
-	runDir := fs.String("run", "", "run `directory` whose checkpoint is the reference point (required)")
+	runDir := runDirFlag(fs, "run `directory` whose checkpoint is the reference point (required)")
 	ckpt := fs.String("checkpoint", "", "reference parameter `file` (.npz) instead of the run's latest checkpoint")
 	dirsFile := fs.String("directions", "", "direction `file` (.npy, k x P); default: the run's hessian/directions.npy")
 	name := fs.String("name", "", "ensemble name (default lr<ETA>-b<B>); with several --lr values, a prefix")
@@ -29,13 +33,16 @@ func runEnsemble(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	steps := fs.Int64("steps", 0, "SGD steps per replica (required)")
 	lrs := fs.String("lr", "", "learning rate, or a comma-separated list for a scan (default: the run's)")
 	batch := fs.Int("batch", 0, "batch size (default: the run's)")
-	sampling := fs.String("sampling", "", "with or without replacement (default: the run's)")
+	sampling := fs.String("sampling", "", "with or without replacement, or with,without for one ensemble of each (common random numbers, names ending -with and -without) (default: the run's)")
 	logEvery := fs.Int64("log-every", 1, "steps between logged projections")
 	snapEvery := fs.Int64("snapshot-every", 0, "steps between full parameter snapshots (0: none)")
 	ckptEvery := fs.Int64("checkpoint-every", 0, "steps between replica checkpoints (default steps/10)")
 	seed := fs.Uint64("seed", 0, "seed of the replica streams (default: the run's)")
 	shardFlag := fs.String("shard", "0/1", "run only replicas r with r mod n == i, as `i/n`")
 	workers := fs.Int("workers", 0, "replicas run concurrently (default GOMAXPROCS)")
+	surrogate := fs.String("surrogate", "", "simulate a Gaussian surrogate of SGD instead: langevin (noise of the measured minibatch covariance, low rank) or langevin-diag (the paper's per-parameter variant)")
+	surBatches := fs.Int("surrogate-batches", train.DefaultSurrogateBatches, "with --surrogate: minibatch gradients M whose covariance the noise has")
+	surEval := fs.Int("surrogate-eval", 0, "with --surrogate: evaluation examples of the drift's full gradient (default: the run's survey's, else 4096)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -64,14 +71,25 @@ func runEnsemble(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if set["batch"] {
 		base.Batch = *batch
 	}
+	schemes := samplingList{base.Sampling}
 	if set["sampling"] {
-		base.Sampling = *sampling
+		if schemes, err = parseSamplingList(*sampling); err != nil {
+			return fmt.Errorf("--sampling: %w", err)
+		}
 	}
 	if set["checkpoint-every"] {
 		base.CheckpointEvery = *ckptEvery
 	}
 	if set["seed"] {
 		base.Seed = *seed
+	}
+	if *surrogate != "" {
+		base.Surrogate = train.SurrogateConfig{Kind: *surrogate, Batches: *surBatches, EvalExamples: *surEval}
+		if !set["surrogate-eval"] {
+			base.Surrogate.EvalExamples = surveyEvalExamples(*runDir)
+		}
+	} else if set["surrogate-batches"] || set["surrogate-eval"] {
+		return errors.New("--surrogate-batches and --surrogate-eval need --surrogate")
 	}
 	etas := []float64{base.LR}
 	if *lrs != "" {
@@ -82,23 +100,41 @@ func runEnsemble(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	// Validate every ensemble of a scan before running the first.
 	var cfgs []train.EnsembleConfig
 	for _, eta := range etas {
-		c := base
-		c.LR = eta
-		c.Name = fmt.Sprintf("lr%g-b%d", eta, c.Batch)
-		if *name != "" {
-			c.Name = *name
-			if len(etas) > 1 {
-				c.Name = fmt.Sprintf("%s-lr%g", *name, eta)
+		for _, sc := range schemes {
+			c := base
+			c.LR = eta
+			c.Sampling = sc
+			pairSchemes(&c, len(schemes))
+			c.Name = fmt.Sprintf("lr%g-b%d", eta, c.Batch)
+			if c.Surrogate.Kind != "" {
+				c.Name = c.Surrogate.Kind + "-" + c.Name
 			}
+			if *name != "" {
+				c.Name = *name
+				if len(etas) > 1 {
+					c.Name = fmt.Sprintf("%s-lr%g", *name, eta)
+				}
+			}
+			c.Name = schemeName(c.Name, sc, len(schemes))
+			if err := c.Validate(ref.Data.Train.Len()); err != nil {
+				return err
+			}
+			cfgs = append(cfgs, c)
 		}
-		if err := c.Validate(ref.Data.Train.Len()); err != nil {
-			return err
-		}
-		cfgs = append(cfgs, c)
+	}
+	// Shared: the shards of one ensemble run side by side (each replica has
+	// its own lock), but not beside train, hessian or run on this directory.
+	lock, err := lockRunDir(*runDir, "sgdyn ensemble", runlock.Shared)
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
+	if note := schemesNote(cfgs, ref.Data.Train.Len()); note != "" && len(schemes) > 1 {
+		fmt.Fprintln(stdout, strings.TrimSpace(note))
 	}
 	for _, c := range cfgs {
-		fmt.Fprintf(stdout, "ensemble %s: %d replicas x %d steps, lr %g, batch %d, %d directions, shard %d/%d\n",
-			c.Name, c.Replicas, c.Steps, c.LR, c.Batch, len(dirs), shard.Index, shard.Of)
+		fmt.Fprintf(stdout, "ensemble %s: %d replicas x %d steps, lr %g, batch %d, sampling %s, %d directions, shard %d/%d\n",
+			c.Name, c.Replicas, c.Steps, c.LR, c.Batch, c.Sampling, len(dirs), shard.Index, shard.Of)
 		res, err := train.RunEnsemble(ctx, ref, dirs, sources, c, shard, *workers, stderr)
 		if err != nil {
 			return err
@@ -117,7 +153,7 @@ func runEnsemble(ctx context.Context, args []string, stdout, stderr io.Writer) e
 
 func runEnsembleMerge(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("ensemble merge", "ensemble merge --run DIR --name NAME", stderr)
-	runDir := fs.String("run", "", "run `directory` (required)")
+	runDir := runDirFlag(fs, "run `directory` (required)")
 	name := fs.String("name", "", "ensemble `name` (required)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -125,6 +161,13 @@ func runEnsembleMerge(args []string, stdout, stderr io.Writer) error {
 	if *runDir == "" || *name == "" {
 		return errors.New("--run and --name are required")
 	}
+	// Shared, like the shards: a merge writes only its ensemble's merged
+	// files, the same bytes whoever writes them.
+	lock, err := lockRunDir(*runDir, "sgdyn ensemble merge", runlock.Shared)
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
 	e, err := train.MergeEnsemble(train.EnsembleDir(*runDir, *name))
 	if err != nil {
 		return err
@@ -137,6 +180,23 @@ func runEnsembleMerge(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "merged %s: %d replicas (%d diverged) x %d logged steps x %d directions\n", e.Dir, len(e.Status), div, len(e.Steps), e.Manifest.Directions)
 	return nil
+}
+
+// surveyEvalExamples is the evaluation-set size of the run's curvature
+// survey, so a surrogate's drift is the gradient of the same mean loss; 0
+// (the default) when the run has no survey.
+func surveyEvalExamples(runDir string) int {
+	b, err := os.ReadFile(filepath.Join(runDir, hessianDir, spectrumFile))
+	if err != nil {
+		return 0
+	}
+	var s struct {
+		EvalExamples int `json:"eval_examples"`
+	}
+	if json.Unmarshal(b, &s) != nil {
+		return 0
+	}
+	return s.EvalExamples
 }
 
 func parseShard(s string) (train.Shard, error) {
@@ -169,6 +229,9 @@ func loadDirections(runDir, file string, params int) ([][]float64, []string, err
 		if err != nil {
 			return nil, nil, err
 		}
+		if err := checkOrthonormal(file, dirs, true); err != nil {
+			return nil, nil, err
+		}
 		src := make([]string, len(dirs))
 		for i := range src {
 			src[i] = fmt.Sprintf("user-%d", i)
@@ -181,6 +244,11 @@ func loadDirections(runDir, file string, params int) ([][]float64, []string, err
 	}
 	dirs, err := readDirections(path, params)
 	if err != nil {
+		return nil, nil, err
+	}
+	// A survey's directions are unit vectors, but its user and flat
+	// directions need not be orthogonal to its eigenvectors.
+	if err := checkOrthonormal(path, dirs, false); err != nil {
 		return nil, nil, err
 	}
 	b, err := os.ReadFile(filepath.Join(runDir, hessianDir, directionsJSON))
@@ -199,4 +267,31 @@ func loadDirections(runDir, file string, params int) ([][]float64, []string, err
 		src[i] = d.Source
 	}
 	return dirs, src, nil
+}
+
+// directionTol is how far a direction file's rows may be from unit norm
+// and from orthogonal to one another.
+const directionTol = 1e-6
+
+// checkOrthonormal refuses direction rows that are not unit vectors and,
+// if orthogonal, rows that are not orthogonal to one another: a projection
+// on a direction of norm 2 is twice as large, and would be read as twice
+// the displacement.
+func checkOrthonormal(path string, dirs [][]float64, orthogonal bool) error {
+	for i, d := range dirs {
+		if n := floats.Norm(d, 2); !(math.Abs(n-1) <= directionTol) {
+			return fmt.Errorf("directions %s: row %d has norm %.9g; want unit rows (within %g)", path, i, n, directionTol)
+		}
+	}
+	if !orthogonal {
+		return nil
+	}
+	for i := range dirs {
+		for j := i + 1; j < len(dirs); j++ {
+			if ip := floats.Dot(dirs[i], dirs[j]); !(math.Abs(ip) <= directionTol) {
+				return fmt.Errorf("directions %s: rows %d and %d have inner product %.9g; want orthonormal rows (within %g)", path, i, j, ip, directionTol)
+			}
+		}
+	}
+	return nil
 }

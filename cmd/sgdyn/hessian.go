@@ -24,17 +24,51 @@ const (
 	spectrumFile   = "spectrum.json"
 	directionsNPY  = "directions.npy"
 	directionsJSON = "directions.json"
+	noiseNPZ       = "noise.npz"
+	// Dense path: every eigenvalue (ascending), c along its eigenvector,
+	// and its class code (probe.ClassCode: 0 null, 1 window-flat,
+	// 2 confined candidate, 3 negative).
+	eigenvaluesNPY = "eigenvalues.npy"
+	eigenCNPY      = "eigen_c.npy"
+	eigenClassNPY  = "eigen_class.npy"
 )
+
+// writeNoise saves the inputs of the subspace recursion: hv (K, K) =
+// V^T H V over the evaluation set, cov (K, K) = Cov_B(V^T g_B) from the
+// per-example gradients, and per noise batch grad (M, K) =
+// V^T g_B and curv (M, K, K) = V^T H_B V.
+func writeNoise(path string, s *probe.Survey) error {
+	k := len(s.Vectors)
+	hv := make([]float64, 0, k*k)
+	for _, row := range s.HV {
+		hv = append(hv, row...)
+	}
+	cov := make([]float64, 0, k*k)
+	for _, row := range s.CV {
+		cov = append(cov, row...)
+	}
+	arrays := []npy.Array{{Name: "hv", Shape: []int{k, k}, F64: hv}, {Name: "cov", Shape: []int{k, k}, F64: cov}}
+	if nz := s.Noise; nz != nil {
+		g := make([]float64, 0, nz.Batches*k)
+		c := make([]float64, 0, nz.Batches*k*k)
+		for m := range nz.Batches {
+			g = append(g, nz.Grad[m]...)
+			c = append(c, nz.Curv[m]...)
+		}
+		arrays = append(arrays, npy.Array{Name: "grad", Shape: []int{nz.Batches, k}, F64: g}, npy.Array{Name: "curv", Shape: []int{nz.Batches, k, k}, F64: c})
+	}
+	return npy.WriteNPZ(path, arrays)
+}
 
 func runHessian(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("hessian", "hessian --run DIR [--checkpoint FILE] [flags]\n       sgdyn hessian --weights FILE.npz (--config FILE | --model KIND [--data PATH]) --out DIR [flags]", stderr)
-	runDir := fs.String("run", "", "run `directory`")
+	runDir := runDirFlag(fs, "run `directory` (with --weights: the directory for the hessian/ outputs)")
 	ckpt := fs.String("checkpoint", "", "parameter `file` (.npz) to probe instead of the run's latest checkpoint")
 	weights := fs.String("weights", "", "parameter `file` (.npz) to probe without a run directory")
 	cfgPath := fs.String("config", "", "with --weights: training config `file` describing the model and data")
 	kind := fs.String("model", "", "with --weights: model kind (default sizes)")
 	dataPath := fs.String("data", "", "with --weights: data path")
-	outDir := fs.String("out", "", "with --weights: `directory` for the hessian/ outputs")
+	outDir := runDir // --out is the other spelling of --run (runDirFlag)
 	var o probe.SurveyOptions
 	fs.IntVar(&o.EvalExamples, "eval-examples", 4096, "training examples defining the mean Hessian")
 	fs.IntVar(&o.Top, "top", 20, "largest eigenpairs")
@@ -49,6 +83,16 @@ func runHessian(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.Float64Var(&o.FDStep, "fd-step", probe.DefaultFDStep, "finite-difference displacement of Hessian-vector products")
 	fs.Uint64Var(&o.Seed, "seed", 1, "seed of Lanczos, bulk directions and noise batches")
 	userDirs := fs.String("directions", "", "extra directions: `file`.npy of shape (k, P)")
+	fs.BoolVar(&o.Dense, "dense", false, "compute the whole Hessian (P products) and all its eigenpairs, with c along every eigenvector (models up to a few thousand parameters)")
+	fs.IntVar(&o.Flat, "flat", 0, "certified flat, non-null directions to probe (default 8 with --dense or --flat-hvps; -1: none)")
+	fs.IntVar(&o.FlatHVPs, "flat-hvps", 0, "product budget of the matrix-free flat search (without --dense)")
+	fs.IntVar(&o.TopAbs, "top-abs", 0, "with --dense: probe the N largest-|lambda| eigenvectors instead of --top and --bottom")
+	fs.IntVar(&o.Smallest, "smallest", 0, "with --dense: probe the N smallest-|lambda| eigenvectors (the paper's flat bucket; usually nulls)")
+	fs.IntVar(&o.Nulls, "nulls", 0, "with --dense: exact symmetry nulls probed as controls (default 2; -1: none)")
+	fs.Float64Var(&o.Window.Threshold, "flat-threshold", probe.DefaultFlatThreshold, "window-flat: |lambda| * lr * steps below this")
+	fs.Float64Var(&o.Window.LR, "lr", 0, "the ensemble's learning rate eta for the window-flat rule (default sgd.lr)")
+	fs.Int64Var(&o.Window.Steps, "steps", 1000, "the ensemble's steps T for the window-flat rule")
+	batch := fs.Int("batch", 0, "batch size whose noise c, s2 is measured (default sgd.batch; use the ensemble's)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -57,9 +101,9 @@ func runHessian(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	switch {
 	case *runDir != "" && *weights == "":
 		ref, err = train.LoadReference(*runDir, *ckpt)
-	case *weights != "" && *runDir == "":
+	case *weights != "":
 		if *outDir == "" {
-			return fmt.Errorf("--weights needs --out")
+			return fmt.Errorf("--weights needs --out DIR (or --run DIR)")
 		}
 		var c train.Config
 		switch {
@@ -88,13 +132,33 @@ func runHessian(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		if o.User, err = readDirections(*userDirs, len(ref.W)); err != nil {
 			return err
 		}
+		if err := checkOrthonormal(*userDirs, o.User, true); err != nil {
+			return err
+		}
 	}
 	o.BatchSize = ref.Config.SGD.Batch
+	if *batch != 0 {
+		o.BatchSize = *batch
+	}
+	if o.BatchSize < 1 || o.BatchSize > ref.Data.Train.Len() {
+		return fmt.Errorf("--batch %d: want 1 to %d (the training examples)", o.BatchSize, ref.Data.Train.Len())
+	}
+	if o.Window.LR == 0 {
+		o.Window.LR = ref.Config.SGD.LR
+	}
+	if !(o.Window.LR > 0) || o.Window.Steps < 1 || !(o.Window.Threshold > 0) {
+		return fmt.Errorf("--lr %g, --steps %d and --flat-threshold %g must be positive", o.Window.LR, o.Window.Steps, o.Window.Threshold)
+	}
 	o.Sampling = data.Sampling(ref.Config.SGD.Sampling)
 	m, err := ref.NewProbeModel()
 	if err != nil {
 		return err
 	}
+	release, err := lockNewDir(*runDir, "sgdyn hessian")
+	if err != nil {
+		return err
+	}
+	defer release()
 	fmt.Fprintf(stdout, "hessian of %s at %s (%d parameters, %d evaluation examples)\n", *runDir, ref.Checkpoint, len(ref.W), min(o.EvalExamples, ref.Data.Train.Len()))
 	s, err := probe.RunSurvey(ctx, m, ref.Data.Train, ref.W, o, surveyProgress(stderr))
 	if err != nil {
@@ -104,16 +168,35 @@ func runHessian(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err := writeSurvey(out, s, ref); err != nil {
 		return err
 	}
-	nulls := 0
-	for _, d := range s.Directions {
-		if d.Null {
-			nulls++
-		}
-	}
-	fmt.Fprintf(stdout, "lambda_max %.6g (residual %.2g), %d Lanczos HVPs, %d HVPs in all, %.1fs; %d directions (%d null)\n",
-		s.Top[0].Value, s.Top[0].Residual, s.LanczosHVPs, s.HVPs, s.Seconds, len(s.Directions), nulls)
+	printSurvey(stdout, s)
 	fmt.Fprintf(stdout, "wrote %s\n", out)
 	return nil
+}
+
+// printSurvey prints the survey's headline: the spectrum, the classes of
+// the probed directions, what the flat search spent, and the warnings.
+func printSurvey(w io.Writer, s *probe.Survey) {
+	if len(s.Top) > 0 {
+		fmt.Fprintf(w, "lambda_max %.6g (residual %.2g), ", s.Top[0].Value, s.Top[0].Residual)
+	}
+	fmt.Fprintf(w, "%d HVPs in all (%d Lanczos), %.1fs\n", s.HVPs, s.LanczosHVPs, s.Seconds)
+	if d := s.Dense; d != nil {
+		fmt.Fprintf(w, "dense: %d eigenpairs, asymmetry %.2g (%.2g lambda_max); window eta %g x T %d, flat if |lambda| < %.3g: %d null, %d window-flat, %d confined candidates, %d negative; window-flat share of the noise %.1f%%\n",
+			d.Params, d.Asymmetry, d.RelAsymmetry, d.Window.LR, d.Window.Steps, d.Window.FlatBound(),
+			d.Counts[probe.ClassNull], d.Counts[probe.ClassWindowFlat], d.Counts[probe.ClassConfined], d.Counts[probe.ClassNegative], 100*d.FlatNoiseShare)
+	}
+	if f := s.Flat; f != nil {
+		fmt.Fprintf(w, "flat search: %d directions certified to delta %.3g (target %.3g) with %d of %d products\n", len(s.Directions), f.Delta, f.Target, f.HVPs, f.Budget)
+	}
+	classes := map[string]int{}
+	for _, d := range s.Directions {
+		classes[d.Class]++
+	}
+	fmt.Fprintf(w, "%d probed directions: %d null, %d window-flat, %d confined candidates, %d negative\n", len(s.Directions),
+		classes[probe.ClassNull], classes[probe.ClassWindowFlat], classes[probe.ClassConfined], classes[probe.ClassNegative])
+	for _, warn := range s.Warnings {
+		fmt.Fprintf(w, "warning: %s\n", warn)
+	}
 }
 
 // surveyFile is spectrum.json: the survey plus where it was measured.
@@ -138,6 +221,23 @@ func writeSurvey(dir string, s *probe.Survey, ref *train.Reference) error {
 	}
 	if err := atomicfile.WriteJSON(filepath.Join(dir, directionsJSON), s.Directions); err != nil {
 		return err
+	}
+	if err := writeNoise(filepath.Join(dir, noiseNPZ), s); err != nil {
+		return err
+	}
+	if d := s.Dense; d != nil {
+		codes := make([]float64, len(d.Classes))
+		for i, c := range d.Classes {
+			codes[i] = probe.ClassCode(c)
+		}
+		for _, a := range []struct {
+			name string
+			v    []float64
+		}{{eigenvaluesNPY, d.Values}, {eigenCNPY, d.C}, {eigenClassNPY, codes}} {
+			if err := npy.WriteNPY(filepath.Join(dir, a.name), []int{len(a.v)}, a.v); err != nil {
+				return err
+			}
+		}
 	}
 	return atomicfile.WriteJSON(filepath.Join(dir, spectrumFile), surveyFile{Survey: s, Run: ref.Dir, Checkpoint: ref.Checkpoint, Step: ref.Step})
 }

@@ -4,12 +4,21 @@
 // Usage:
 //
 //	sgdyn train [flags]                     train a model, or continue a run
+//	sgdyn hessian --run DIR [flags]         probe the curvature at a run's checkpoint
+//	sgdyn ensemble --run DIR --steps T      replicas of SGD from that point
+//	sgdyn report DIR                        the variance-growth report
+//	sgdyn run [--config NAME] [--out DIR]   all of it
+//	sgdyn theory linreg --run DIR --steps T exact linear-regression theory
 //	sgdyn data fetch cifar10 --dir D        download and verify CIFAR-10
-//	sgdyn data verify cifar10 --dir D       check CIFAR-10 files
+//
+// A run directory is named by --run DIR or, equally, --out DIR, in every
+// command. Commands that write a run directory hold its lock
+// (internal/runlock) while they run, so a second writer is refused at once.
 //
 // Every command prints a one-line error and exits with status 2 on bad
 // input or failure, and with status 130 when interrupted (after writing a
-// checkpoint). Run `sgdyn COMMAND -h` for a command's flags.
+// checkpoint). `sgdyn -h` lists the commands, `sgdyn COMMAND -h` (exit
+// status 0) a command's subcommands and flags.
 package main
 
 import (
@@ -18,10 +27,15 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"slices"
+	"strings"
 	"syscall"
 
+	"github.com/sgdyn/sgdyn/internal/runlock"
 	"github.com/sgdyn/sgdyn/train"
 )
 
@@ -36,17 +50,27 @@ type command struct {
 	name    string
 	summary string
 	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+	// subcommands are the argument prefixes whose -h texts make up the
+	// command's help, for commands whose flags depend on a subcommand
+	// (nil: the command's own -h is its help).
+	subcommands [][]string
 }
 
 func commands() []command {
+	var dataSubs [][]string
+	for _, action := range []string{"fetch", "verify"} {
+		for _, name := range slices.Sorted(maps.Keys(dataSets())) {
+			dataSubs = append(dataSubs, []string{action, name})
+		}
+	}
 	return []command{
-		{"train", "train a model with plain SGD, or continue a run", runTrain},
-		{"hessian", "probe the mean Hessian and the minibatch noise at a run's reference point", runHessian},
-		{"ensemble", "run replicas of SGD from a reference point; merge shards", runEnsemble},
-		{"report", "write the variance-growth report of a run directory", runReport},
-		{"run", "the whole experiment: train, probe, ensembles, report", runRun},
-		{"theory", "exact linear-regression covariance recursion (discrete and Langevin)", runTheory},
-		{"data", "fetch or verify data sets", runData},
+		{"train", "train a model with plain SGD, or continue a run", runTrain, nil},
+		{"hessian", "probe the mean Hessian and the minibatch noise at a run's reference point", runHessian, nil},
+		{"ensemble", "run replicas of SGD from a reference point; merge shards", runEnsemble, [][]string{{}, {"merge"}}},
+		{"report", "write the variance-growth report of a run directory", runReport, nil},
+		{"run", "the whole experiment: train, probe, ensembles, report", runRun, nil},
+		{"theory", "exact linear-regression covariance recursion (discrete and Langevin)", runTheory, [][]string{{"linreg"}}},
+		{"data", "fetch or verify data sets", runData, dataSubs},
 	}
 }
 
@@ -62,16 +86,24 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		usage(stderr)
-		if len(args) == 0 {
-			return exitFailure
+	if len(args) == 0 || isHelp(args[0]) || args[0] == "help" {
+		if len(args) == 2 && args[0] == "help" {
+			args = []string{args[1], "-h"} // sgdyn help COMMAND
+		} else {
+			usage(ctx, stderr)
+			if len(args) == 0 {
+				return exitFailure
+			}
+			return 0
 		}
-		return 0
 	}
 	for _, c := range commands() {
 		if c.name != args[0] {
 			continue
+		}
+		if c.subcommands != nil && wantsCommandHelp(c, args[1:]) {
+			commandHelp(ctx, c, stderr)
+			return 0
 		}
 		err := c.run(ctx, args[1:], stdout, stderr)
 		switch {
@@ -91,13 +123,132 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return exitFailure
 }
 
-func usage(w io.Writer) {
+// usage lists the commands, each with its usage lines.
+func usage(ctx context.Context, w io.Writer) {
 	fmt.Fprintln(w, "sgdyn measures how plain SGD moves through a network's loss landscape.")
 	fmt.Fprintln(w, "\nUsage: sgdyn COMMAND [flags]\n\nCommands:")
 	for _, c := range commands() {
 		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+		var help strings.Builder
+		commandHelp(ctx, c, &help)
+		var synopses []string
+		for _, line := range strings.Split(help.String(), "\n") {
+			u, ok := strings.CutPrefix(line, "Usage: ")
+			if !ok && strings.HasPrefix(line, "       sgdyn ") {
+				u, ok = strings.TrimSpace(line), true
+			}
+			if ok && !slices.Contains(synopses, u) {
+				synopses = append(synopses, u)
+				fmt.Fprintf(w, "             %s\n", u)
+			}
+		}
 	}
-	fmt.Fprintln(w, "\nRun 'sgdyn COMMAND -h' for a command's flags.")
+	fmt.Fprintln(w, "\nA run directory is named by --run DIR or --out DIR, in every command.")
+	fmt.Fprintln(w, "Run 'sgdyn COMMAND -h' (or 'sgdyn help COMMAND') for a command's flags.")
+}
+
+func isHelp(arg string) bool { return arg == "-h" || arg == "-help" || arg == "--help" }
+
+// wantsCommandHelp reports whether args ask for help without naming a
+// whole subcommand first ("theory -h", "data fetch -h"); "theory linreg -h"
+// is the subcommand's own help.
+func wantsCommandHelp(c command, args []string) bool {
+	i := slices.IndexFunc(args, isHelp)
+	if i < 0 {
+		return false
+	}
+	for _, sub := range c.subcommands {
+		if len(sub) > 0 && slices.Equal(args[:i], sub) {
+			return false
+		}
+	}
+	return true
+}
+
+// commandHelp writes the -h text of c, or of each of its subcommands.
+func commandHelp(ctx context.Context, c command, w io.Writer) {
+	subs := c.subcommands
+	if subs == nil {
+		subs = [][]string{{}}
+	}
+	for i, sub := range subs {
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		c.run(ctx, append(slices.Clone(sub), "-h"), io.Discard, w)
+	}
+}
+
+// runDirFlag defines --run and --out as two spellings of one flag naming
+// a run directory, so that neither is ever "flag provided but not
+// defined"; usage describes --run.
+func runDirFlag(fs *flag.FlagSet, usage string) *string {
+	d := &dirFlag{}
+	fs.Var(dirSpelling{d, "run"}, "run", usage)
+	fs.Var(dirSpelling{d, "out"}, "out", "the same as --run `directory`")
+	return &d.value
+}
+
+type dirFlag struct{ value, setBy string }
+
+// dirSpelling is one name of a dirFlag.
+type dirSpelling struct {
+	d    *dirFlag
+	name string
+}
+
+func (s dirSpelling) String() string {
+	if s.d == nil {
+		return ""
+	}
+	return s.d.value
+}
+
+func (s dirSpelling) Set(v string) error {
+	if s.d.setBy != "" && s.d.setBy != s.name && s.d.value != v {
+		return fmt.Errorf("--%s %s and --%s %s name two run directories; give one", s.d.setBy, s.d.value, s.name, v)
+	}
+	s.d.value, s.d.setBy = v, s.name
+	return nil
+}
+
+// lockRunDir takes the lock of the existing run directory dir for
+// command: exclusive for commands that must be alone (train, hessian,
+// run), shared for those that may run beside one another but not beside
+// an exclusive one (ensemble shards, ensemble merge, report). A held lock
+// is refused at once: "run directory DIR is in use by pid N (sgdyn train)".
+func lockRunDir(dir, command string, mode runlock.Mode) (*runlock.Lock, error) {
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		return nil, fmt.Errorf("%s is not an sgdyn run directory (no such directory)", dir)
+	}
+	return runlock.Acquire(dir, runlock.File, mode, command)
+}
+
+// lockNewDir is lockRunDir exclusive, creating dir if needed. The release
+// function removes the directories it created if they are still empty, so
+// a command refused before writing anything leaves no trace.
+func lockNewDir(dir, command string) (release func(), err error) {
+	var created []string
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		if _, err := os.Stat(d); err == nil || filepath.Dir(d) == d {
+			break
+		}
+		created = append(created, d)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("run directory: %w", err)
+	}
+	removeCreated := func() {
+		for _, d := range created {
+			os.Remove(d) // only an empty directory goes
+		}
+	}
+	l, err := runlock.Acquire(dir, runlock.File, runlock.Exclusive, command)
+	if err != nil {
+		removeCreated()
+		return nil, err
+	}
+	return func() { l.Release(); removeCreated() }, nil
 }
 
 // newFlagSet returns a flag set whose errors come back to the caller
@@ -124,4 +275,25 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	return nil
+}
+
+// reportLock is the lock file of a run's report/ directory, which a report
+// replaces whole.
+const reportLock = ".report.lock"
+
+// lockReport takes the locks of `sgdyn report` on dir: the run directory
+// lock shared, so that a report can watch ensembles that are still being
+// written but never runs beside train, hessian or run, and the report lock
+// exclusive, so that two reports never write report/ at once.
+func lockReport(dir string) (release func(), err error) {
+	run, err := lockRunDir(dir, "sgdyn report", runlock.Shared)
+	if err != nil {
+		return nil, err
+	}
+	rep, err := runlock.Acquire(dir, reportLock, runlock.Exclusive, "sgdyn report")
+	if err != nil {
+		run.Release()
+		return nil, err
+	}
+	return func() { rep.Release(); run.Release() }, nil
 }

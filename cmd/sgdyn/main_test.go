@@ -50,6 +50,9 @@ func sgdynBinary(t *testing.T) string {
 }
 
 func TestMain(m *testing.M) {
+	if spec := os.Getenv(holdLockEnv); spec != "" {
+		holdLock(spec) // the test binary as a lock holder (lock_test.go)
+	}
 	code := m.Run()
 	if binDir != "" {
 		os.RemoveAll(binDir)

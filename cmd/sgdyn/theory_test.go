@@ -18,7 +18,7 @@ func TestTheoryLinRegByHand(t *testing.T) {
 	dir := t.TempDir()
 	csv := filepath.Join(dir, "pm1.csv")
 	os.WriteFile(csv, []byte("x1,y\n1,1\n-1,1\n1,-1\n-1,-1\n"), 0o644)
-	out := mustRun(t, dir, "theory", "linreg", "--data", csv, "--lr", "0.5", "--batch", "1", "--steps", "3", "--every", "1")
+	out := mustRun(t, dir, "theory", "linreg", "--data", csv, "--val-fraction", "0", "--lr", "0.5", "--batch", "1", "--steps", "3", "--every", "1")
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	rows := lines[len(lines)-4:]
 	eta := 0.5

@@ -8,15 +8,17 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
+	"github.com/sgdyn/sgdyn/internal/runlock"
 	"github.com/sgdyn/sgdyn/train"
 )
 
 func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("train", "train [--config FILE] [--run DIR] [flags]", stderr)
 	configPath := fs.String("config", "", "YAML config `file` (see configs/README.md); flags override it")
-	runDir := fs.String("run", "", "run `directory`; an existing run is continued (default runs/<model>-<time>)")
+	runDir := runDirFlag(fs, "run `directory`; an existing run is continued (default runs/<model>-<time>)")
 	kind := fs.String("model", "", "model: cnn, transformer, mlp or linreg (default transformer)")
 	dataPath := fs.String("data", "", "CIFAR-10 `dir`, or text or CSV file (text defaults to the embedded corpus)")
 	dataKind := fs.String("data-kind", "", "cifar10, text, regression or classification (default: from the model)")
@@ -28,6 +30,7 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	sampling := fs.String("sampling", "", "minibatch sampling: with or without replacement")
 	seed := fs.Uint64("seed", 0, "seed of the initialisation and the minibatch stream")
 	limit := fs.Int("limit", 0, "use only the first N training examples")
+	valFraction := fs.Float64("val-fraction", 0, "share of a text or CSV file held out for validation, from its end (default 0.1; CSV: 0 trains on every row)")
 	evalEvery := fs.Int64("eval-every", 0, "steps between validation evaluations")
 	ckptEvery := fs.Int64("checkpoint-every", 0, "steps between checkpoints")
 	skipSums := fs.Bool("skip-checksums", false, "skip CIFAR-10 SHA-1 verification")
@@ -100,6 +103,9 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if set["limit"] {
 		c.Data.Limit = *limit
 	}
+	if set["val-fraction"] {
+		c.Data.ValFraction = *valFraction
+	}
 	if set["eval-every"] {
 		c.SGD.EvalEvery = *evalEvery
 	}
@@ -136,11 +142,23 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err != nil {
 			return err
 		}
+		if err := checkOrthonormal(*trajDirs, dirs, true); err != nil {
+			return err
+		}
 		if *logEvery < 1 || *snapEvery < 0 {
 			return fmt.Errorf("--log-every %d must be positive and --snapshot-every %d not negative", *logEvery, *snapEvery)
 		}
 		opts.Trajectory = &train.TrajectoryOptions{Directions: dirs, LogEvery: *logEvery, SnapshotEvery: *snapEvery}
 	}
+	// Refuse a bad config before the header, which announces a run.
+	if err := c.WithDefaults().Validate(); err != nil {
+		return err
+	}
+	release, err := lockTraining(dir, &c, "sgdyn train")
+	if err != nil {
+		return err
+	}
+	defer release()
 	fmt.Fprintf(stdout, "run %s: %s, lr %g, batch %d, %d steps\n", dir, c.Model.Kind, c.SGD.LR, c.SGD.Batch, c.SGD.Steps)
 	t0 := time.Now()
 	res, err := train.Train(ctx, dir, c, opts)
@@ -161,4 +179,48 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fmt.Fprintln(stdout, line)
 	fmt.Fprintf(stdout, "checkpoint %s\n", res.Checkpoint.Path())
 	return nil
+}
+
+// lockTraining takes the exclusive lock of the run directory dir for a
+// command that trains (train, run), creating dir if needed, and makes c's
+// data path absolute, so that the config the run records finds its data
+// from any working directory.
+func lockTraining(dir string, c *train.Config, command string) (release func(), err error) {
+	if *c, err = c.WithAbsDataPath(); err != nil {
+		return nil, err
+	}
+	unlock, err := lockNewDir(dir, command)
+	if err != nil {
+		return nil, err
+	}
+	// train.Train refuses a non-empty directory without a config.yaml, and
+	// the lock file makes a new directory non-empty: a new run records its
+	// config now, and drops it again if training wrote nothing else.
+	fresh := holdsOnly(dir, runlock.File)
+	if fresh {
+		if err := train.WriteConfig(dir, *c); err != nil {
+			unlock()
+			return nil, err
+		}
+	}
+	return func() {
+		if fresh && holdsOnly(dir, runlock.File, train.ConfigFile) {
+			os.Remove(filepath.Join(dir, train.ConfigFile))
+		}
+		unlock()
+	}, nil
+}
+
+// holdsOnly reports whether every entry of dir is one of names.
+func holdsOnly(dir string, names ...string) bool {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return false
+	}
+	for _, e := range entries {
+		if !slices.Contains(names, e.Name()) {
+			return false
+		}
+	}
+	return true
 }
