@@ -41,6 +41,16 @@ type EnsembleConfig struct {
 	// sampler stream 1+r (the training run is stream 0), so its sequence
 	// does not depend on R, on sharding or on the order replicas run in.
 	Seed uint64 `json:"seed"`
+	// Surrogate, when set, replaces the minibatch gradient by a Gaussian
+	// surrogate of it (surrogate.go); the zero value is plain SGD and is
+	// left out of the manifest, so SGD fingerprints do not change.
+	Surrogate SurrogateConfig `json:"surrogate,omitzero"`
+	// Paired builds the epoch permutations of a without-replacement
+	// ensemble from the with-replacement draws of the same (seed, stream)
+	// (data.NewPairedSampler), so that it and the with-replacement
+	// ensemble of the same settings share common random numbers. Left out
+	// of the manifest when false, so existing fingerprints do not change.
+	Paired bool `json:"paired,omitempty"`
 }
 
 // Shard selects the replicas r with r mod Of == Index.
@@ -68,6 +78,9 @@ func (c EnsembleConfig) Validate(trainLen int) error {
 	case c.CheckpointEvery < 1:
 		return fmt.Errorf("checkpoint_every %d: must be positive", c.CheckpointEvery)
 	}
+	if err := c.Surrogate.Validate(); err != nil {
+		return err
+	}
 	_, err := data.ParseSampling(c.Sampling)
 	return err
 }
@@ -88,11 +101,18 @@ type EnsembleManifest struct {
 	DirectionSources []string `json:"direction_sources"`
 	DirectionsSHA256 string   `json:"directions_sha256"`
 	Columns          []string `json:"columns"`
+	// TrainExamples is N, the size of the training set the batches are
+	// drawn from (for epochs and the reshuffling theory). It follows from
+	// the reference run, so it is not part of the fingerprint, and
+	// manifests written before it existed lack it (0).
+	TrainExamples int `json:"train_examples,omitempty"`
 }
 
 // Fingerprint identifies the ensemble's reference, directions and settings.
 func (m *EnsembleManifest) Fingerprint() string {
-	b, _ := json.Marshal(m)
+	c := *m
+	c.TrainExamples = 0
+	b, _ := json.Marshal(&c)
 	h := sha256.Sum256(b)
 	return hex.EncodeToString(h[:])
 }
@@ -153,6 +173,10 @@ type EnsembleResult struct {
 // their last checkpoint, so rerunning the same command completes an
 // ensemble with nothing lost or duplicated.
 func RunEnsemble(ctx context.Context, ref *Reference, dirs [][]float64, sources []string, c EnsembleConfig, shard Shard, workers int, progressOut io.Writer) (*EnsembleResult, error) {
+	c.Surrogate = c.Surrogate.WithDefaults()
+	if c.Surrogate.Kind != "" { // the manifest records the evaluation set actually used
+		c.Surrogate.EvalExamples = min(c.Surrogate.EvalExamples, ref.Data.Train.Len())
+	}
 	if err := c.Validate(ref.Data.Train.Len()); err != nil {
 		return nil, err
 	}
@@ -174,7 +198,8 @@ func RunEnsemble(ctx context.Context, ref *Reference, dirs [][]float64, sources 
 		EnsembleConfig: c, Run: ref.Dir, Checkpoint: ref.Checkpoint, Step: ref.Step,
 		Model: ref.Config.Model.Kind, DType: m0.DType(), Params: len(ref.W),
 		ReferenceSHA256: floatsSHA256(ref.W), Directions: len(dirs), DirectionSources: sources,
-		Columns: append([]string{"step", "loss", "distance"}, projectionColumns(len(dirs))...),
+		Columns:       append([]string{"step", "loss", "distance"}, projectionColumns(len(dirs))...),
+		TrainExamples: ref.Data.Train.Len(),
 	}
 	h := sha256.New()
 	for _, d := range dirs {
@@ -186,6 +211,15 @@ func RunEnsemble(ctx context.Context, ref *Reference, dirs [][]float64, sources 
 		return nil, err
 	}
 	finger := man.Fingerprint()
+	var sur *surrogate
+	if c.Surrogate.Kind != "" {
+		if sur, err = newSurrogate(ref, c); err != nil {
+			return nil, err
+		}
+		if err := sur.write(dir, dirs); err != nil {
+			return nil, err
+		}
+	}
 
 	var todo []int
 	skipped := 0
@@ -225,7 +259,7 @@ func RunEnsemble(ctx context.Context, ref *Reference, dirs [][]float64, sources 
 				return
 			}
 			rp := &replicaRunner{ref: ref, man: man, finger: finger, dir: dir, m: m, shard: shard, stepsDone: &stepsDone,
-				block: newProjectionBlock(proj)}
+				block: newProjectionBlock(proj), sur: sur}
 			for r := range jobs {
 				div, err := rp.run(ctx, r)
 				if err != nil {
@@ -290,6 +324,9 @@ func prepareEnsembleDir(dir string, man *EnsembleManifest, w []float64, dirs [][
 		if old.Fingerprint() != man.Fingerprint() {
 			return fmt.Errorf("ensemble %q in %s was run from another reference, on other directions or with other settings; remove that directory or choose another name (--name, or another --out for sgdyn run)", man.Name, filepath.Dir(dir))
 		}
+		if old.TrainExamples == 0 && man.TrainExamples > 0 { // a manifest from before the field: record N
+			return atomicfile.WriteJSON(mpath, man)
+		}
 		return nil
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -318,6 +355,7 @@ type replicaRunner struct {
 	block     *projectionBlock // reused by each replica the runner runs
 	shard     Shard
 	stepsDone *atomic.Int64
+	sur       *surrogate // nil for SGD
 }
 
 // run runs replica r to completion, divergence or interruption. It reports
@@ -373,7 +411,11 @@ func (rp *replicaRunner) run(ctx context.Context, r int) (diverged bool, err err
 	m := rp.m
 	m.SetParams(w)
 	mode, _ := data.ParseSampling(c.Sampling)
-	sampler, err := data.NewSampler(rp.ref.Data.Train.Len(), c.Batch, mode, c.Seed, stream)
+	newSampler := data.NewSampler
+	if c.Paired {
+		newSampler = data.NewPairedSampler
+	}
+	sampler, err := newSampler(rp.ref.Data.Train.Len(), c.Batch, mode, c.Seed, stream)
 	if err != nil {
 		return false, err
 	}
@@ -405,10 +447,19 @@ func (rp *replicaRunner) run(ctx context.Context, r int) (diverged bool, err err
 	grad := make([]float64, len(w))
 	idx := make([]int, c.Batch)
 	var batch data.Batch
+	var noise *surrogateReplica
+	if rp.sur != nil {
+		noise = rp.sur.replica(r)
+	}
 	for step := start; step < c.Steps; step++ {
-		idx = sampler.Indices(step, idx)
-		rp.ref.Data.Train.Fill(&batch, idx)
-		loss, err := m.Grad(&batch, grad)
+		var loss float64
+		if noise != nil {
+			loss, err = noise.grad(m, step, grad)
+		} else {
+			idx = sampler.Indices(step, idx)
+			rp.ref.Data.Train.Fill(&batch, idx)
+			loss, err = m.Grad(&batch, grad)
+		}
 		if err != nil {
 			return false, fmt.Errorf("step %d: %w", step+1, err)
 		}
