@@ -49,6 +49,11 @@ type Report struct {
 	Rule       string
 	TailRule   string
 	NoiseBatch int // batch size the noise statistics were measured at
+	// Schemes is the sampling schemes side by side (schemes.go).
+	Schemes *Schemes
+	// Paper is the paper-protocol section (paper.go); nil unless the
+	// survey probed the paper's direction sets.
+	Paper *PaperSection
 }
 
 // TrainingCurves are the metrics of the training run.
@@ -62,6 +67,7 @@ type TrainingCurves struct {
 
 // Survey is the Hessian survey at the reference point.
 type Survey struct {
+	noise       *surveyNoiseArrays // inputs of the subspace recursion, if saved
 	Top, Bottom []probe.Eigenvalue
 	Density     *probe.DensitySummary
 	Trace       *probe.TraceEstimate
@@ -86,6 +92,9 @@ type Ensemble struct {
 	Directions                           []Direction
 	Counts                               map[string]int
 	Steps                                []int64
+	// PredictionHits says per class which theory lies inside the measured
+	// intervals how often.
+	PredictionHits string `json:"-"`
 }
 
 // Direction is one row of the direction table and of summary.json.
@@ -107,13 +116,43 @@ type Direction struct {
 	FinalStep     int64      `json:"final_step"`
 	PredDiscrete  *float64   `json:"pred_discrete"` // sigma^2 at FinalStep, discrete theory
 	PredLangevin  *float64   `json:"pred_langevin"` // sigma^2 at FinalStep, Langevin (standard FP)
-	StatDiscrete  *float64   `json:"stationary_discrete"`
-	StatLangevin  *float64   `json:"stationary_langevin"`
-	FlatSlope     *float64   `json:"pred_flat_slope"` // eta^2 c per step
-	DriftFinal    *float64   `json:"drift_final"`     // mean projection at FinalStep
-	HeavyTail     bool       `json:"heavy_tail"`
-	Stationary    bool       `json:"stationary"`
-	params        *analysis.DirectionParams
+	// PredSubspace is sigma^2 at FinalStep from the subspace theory, when
+	// one has been computed for this direction (nil otherwise).
+	PredSubspace *float64 `json:"pred_subspace,omitempty"`
+	// EtaLambda is eta lambda at the ensemble's learning rate.
+	EtaLambda    *float64 `json:"eta_lambda"`
+	StatDiscrete *float64 `json:"stationary_discrete"`
+	StatLangevin *float64 `json:"stationary_langevin"`
+	FlatSlope    *float64 `json:"pred_flat_slope"` // eta^2 c per step
+	// CoupledSlope is the growth per step of a window-flat direction with
+	// the transfer from the stiff probed modes (THEORY.md section 7).
+	CoupledSlope *float64 `json:"pred_coupled_slope,omitempty"`
+	DriftFinal   *float64 `json:"drift_final"` // mean projection at FinalStep
+	HeavyTail    bool     `json:"heavy_tail"`
+	Stationary   bool     `json:"stationary"`
+	// Curves are the theory curves of the variance against step t, keyed
+	// by theory name (TheoryDiscrete, TheoryLangevin, TheorySubspace, or a
+	// new one); a theory without a prediction for the direction is absent.
+	// The figures draw every curve here; the table shows the Pred fields.
+	Curves map[string]Curve `json:"-"`
+	params *analysis.DirectionParams
+}
+
+// Curve is a theory's ensemble variance at step t.
+type Curve func(t float64) float64
+
+// Pred is the direction's prediction at FinalStep by the named theory, or
+// nil.
+func (d *Direction) Pred(theory string) *float64 {
+	switch theory {
+	case TheoryDiscrete:
+		return d.PredDiscrete
+	case TheoryLangevin:
+		return d.PredLangevin
+	case TheorySubspace:
+		return d.PredSubspace
+	}
+	return nil
 }
 
 // MSD is the single-run estimator of a training run that logged its
@@ -121,6 +160,7 @@ type Direction struct {
 type MSD struct {
 	Lags      []int64
 	Sources   []string
+	Null      []bool      // the survey flagged the direction null (round-off MSD)
 	Values    [][]float64 // [direction][lag]
 	Summaries []analysis.MSDSummary
 	Steps     int64 // logged window: first to last step
@@ -199,6 +239,8 @@ func Build(dir string, o Options) (*Report, error) {
 	for _, e := range r.Ensembles {
 		r.Params = e.Manifest.Params
 	}
+	r.Schemes = buildSchemes(r)
+	r.Paper = buildPaper(r, o)
 	if r.Primary, err = primary(r, o.Primary); err != nil {
 		return nil, err
 	}
@@ -282,6 +324,9 @@ func readSurvey(dir string) (*Survey, error) {
 	if err := json.Unmarshal(db, &s.Directions); err != nil {
 		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, "directions.json"), err)
 	}
+	if s.noise, err = readSurveyNoise(dir); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -318,12 +363,13 @@ func buildEnsemble(dir string, r *Report, o Options) (*Ensemble, error) {
 		return nil, fmt.Errorf("ensemble %s: %w", man.Name, err)
 	}
 	params, null := directionParams(r, &man)
-	e.Classes, err = analysis.Classify(e.Growth, null, analysis.ClassifyOptions{})
+	e.Classes, err = analysis.Classify(e.Growth, null, ensembleClassifyOptions(r, &man))
 	if err != nil {
 		return nil, fmt.Errorf("ensemble %s: %w", man.Name, err)
 	}
 	for k, c := range e.Classes {
-		d := Direction{Index: k, Class: string(c.Class), Reason: c.Reason, HeavyTail: c.HeavyTail, Stationary: c.Stationary, FinalStep: c.End}
+		d := Direction{Index: k, Class: string(c.Class), Reason: c.Reason, HeavyTail: c.HeavyTail, Stationary: c.Stationary, FinalStep: c.End,
+			Curves: map[string]Curve{}}
 		if k < len(man.DirectionSources) {
 			d.Source = man.DirectionSources[k]
 		}
@@ -336,6 +382,10 @@ func buildEnsemble(dir string, r *Report, o Options) (*Ensemble, error) {
 		if p := params[k]; p != nil {
 			d.params = p
 			d.Lambda, d.C, d.S2 = num(p.Lambda), num(p.C), num(p.S2)
+			d.EtaLambda = num(man.LR * p.Lambda)
+			eta, pp := man.LR, *p
+			d.Curves[TheoryDiscrete] = func(t float64) float64 { return analysis.DiscreteVariance(eta, pp, 0, t) }
+			d.Curves[TheoryLangevin] = func(t float64) float64 { return analysis.LangevinVariance(eta, pp, 0, t) }
 			t := float64(c.End)
 			d.PredDiscrete = num(analysis.DiscreteVariance(man.LR, *p, 0, t))
 			d.PredLangevin = num(analysis.LangevinVariance(man.LR, *p, 0, t))
@@ -348,6 +398,13 @@ func buildEnsemble(dir string, r *Report, o Options) (*Ensemble, error) {
 		}
 		e.Directions = append(e.Directions, d)
 		e.Counts[d.Class]++
+	}
+	if r.Survey != nil && r.Survey.noise != nil {
+		scale := 1.0
+		if r.Survey.BatchSize > 0 && man.Batch > 0 {
+			scale = float64(r.Survey.BatchSize) / float64(man.Batch)
+		}
+		addSubspace(r, e, &man, schemeNoiseScale(r, &man, scale))
 	}
 	return e, nil
 }
@@ -368,6 +425,7 @@ func directionParams(r *Report, man *train.EnsembleManifest) ([]*analysis.Direct
 	if s.BatchSize > 0 && man.Batch > 0 {
 		scale = float64(s.BatchSize) / float64(man.Batch)
 	}
+	scale = schemeNoiseScale(r, man, scale)
 	for k, d := range s.Directions {
 		if k < len(man.DirectionSources) && man.DirectionSources[k] != d.Source {
 			r.Notes = append(r.Notes, fmt.Sprintf("ensemble %s: direction %d is %s, the survey's is %s: no predictions", man.Name, k, man.DirectionSources[k], d.Source))
@@ -501,10 +559,11 @@ func readMSD(path string, s *Survey) (*MSD, error) {
 		if err != nil {
 			sum.Kind = "too short"
 		}
-		src := fmt.Sprintf("d%d", d)
+		src, null := fmt.Sprintf("d%d", d), false
 		if s != nil && len(s.Directions) == k {
-			src = s.Directions[d].Source
+			src, null = s.Directions[d].Source, s.Directions[d].Null
 		}
+		m.Null = append(m.Null, null)
 		m.Values = append(m.Values, v)
 		m.Summaries = append(m.Summaries, sum)
 		m.Sources = append(m.Sources, src)

@@ -3,7 +3,9 @@ package report
 import (
 	"fmt"
 	"image/color"
+	"io"
 	"math"
+	"os"
 	"path/filepath"
 	"strconv"
 
@@ -14,7 +16,6 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 
 	"github.com/sgdyn/sgdyn/analysis"
-	"github.com/sgdyn/sgdyn/probe"
 )
 
 // Figure is one saved figure (PNG and SVG) and its caption.
@@ -22,6 +23,13 @@ type Figure struct {
 	Name    string // file name without extension
 	Title   string
 	Caption string
+	// Points is the number of finite data points behind the figure (its
+	// rows of figure_data.csv): the page carries it so a browser check can
+	// fail on a figure with no data.
+	Points int
+	// measured: Points is already the count of measured points (a
+	// variance figure, whose theory rows do not count as data).
+	measured bool
 }
 
 // figureData collects the numbers behind every figure for figure_data.csv.
@@ -37,9 +45,30 @@ func (fd *figureData) add(fig, series string, x, y, lo, hi float64) {
 	fd.rows = append(fd.rows, []string{fig, series, f(x), f(y), f(lo), f(hi)})
 }
 
-var (
-	dashed = []vg.Length{vg.Points(5), vg.Points(3)}
-	dotted = []vg.Length{vg.Points(1.5), vg.Points(2.5)}
+// countPoints sets each figure's Points from the rows recorded for it.
+func (fd *figureData) countPoints(figs map[string][]*Figure) {
+	n := map[string]int{}
+	for _, r := range fd.rows {
+		if r[3] != "" && r[3] != "NaN" && r[3] != "+Inf" && r[3] != "-Inf" {
+			n[r[0]]++
+		}
+	}
+	for _, fs := range figs {
+		for _, f := range fs {
+			if !f.measured {
+				f.Points = n[f.Name]
+			}
+		}
+	}
+}
+
+var dashed = []vg.Length{vg.Points(5), vg.Points(3)}
+
+// Figure size: the plot's own area; a legend goes to its right, outside
+// the data, so that it never hides a curve.
+const (
+	figWidth  = 7 * vg.Inch
+	figHeight = 4.5 * vg.Inch
 )
 
 func save(p *plot.Plot, dir, name string) (err error) {
@@ -56,22 +85,53 @@ func save(p *plot.Plot, dir, name string) (err error) {
 			err = fmt.Errorf("figure %s: %v", name, r)
 		}
 	}()
-	for _, ext := range []string{".png", ".svg"} {
-		if err := p.Save(7*vg.Inch, 4.5*vg.Inch, filepath.Join(dir, name+ext)); err != nil {
+	leg := p.Legend
+	leg.TextStyle.Font.Size = vg.Points(10)
+	leg.Top, leg.Left = true, true
+	p.Legend = plot.NewLegend()
+	legW := leg.Rectangle(draw.Canvas{}).Size().X
+	gap := vg.Points(10)
+	if legW > 0 {
+		legW += 2 * gap
+	}
+	for _, ext := range []string{"png", "svg"} {
+		c, err := draw.NewFormattedCanvas(figWidth+legW, figHeight, ext)
+		if err != nil {
+			return fmt.Errorf("figure %s: %w", name, err)
+		}
+		dc := draw.New(c)
+		p.Draw(draw.Crop(dc, 0, -legW, 0, 0))
+		if legW > 0 {
+			top := p.Title.TextStyle.Rectangle(p.Title.Text).Size().Y + p.Title.Padding + gap
+			leg.Draw(draw.Crop(dc, figWidth+gap, 0, 0, -top))
+		}
+		if err := writeFigure(c, filepath.Join(dir, name+"."+ext)); err != nil {
 			return fmt.Errorf("figure %s: %w", name, err)
 		}
 	}
 	return nil
 }
 
+func writeFigure(c io.WriterTo, path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := c.WriteTo(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
 func logAxes(p *plot.Plot, x, y bool) {
 	if x {
 		p.X.Scale = plot.LogScale{}
-		p.X.Tick.Marker = plot.LogTicks{Prec: -1}
+		p.X.Tick.Marker = logTicks{}
 	}
 	if y {
 		p.Y.Scale = plot.LogScale{}
-		p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+		p.Y.Tick.Marker = logTicks{}
 	}
 }
 
@@ -132,121 +192,6 @@ func trainingFigure(tc *TrainingCurves, dir string, fd *figureData) (*Figure, er
 	return f, save(p, dir, f.Name)
 }
 
-func spectrumFigure(s *Survey, dir string, fd *figureData) (*Figure, error) {
-	p := plot.New()
-	p.Title.Text = "Mean-Hessian spectrum"
-	p.X.Label.Text = "eigenvalue"
-	p.Y.Label.Text = "density"
-	if s.Density != nil {
-		var xy plotter.XYs
-		for i, x := range s.Density.Grid {
-			xy = append(xy, plotter.XY{X: x, Y: s.Density.Values[i]})
-			fd.add("spectrum", "density", x, s.Density.Values[i], math.NaN(), math.NaN())
-		}
-		l, _ := plotter.NewLine(xy)
-		l.Color = plotutil.Color(0)
-		p.Add(l)
-		p.Legend.Add("SLQ density", l)
-	}
-	var eig plotter.XYs
-	for _, e := range append(append([]probe.Eigenvalue(nil), s.Top...), s.Bottom...) {
-		eig = append(eig, plotter.XY{X: e.Value, Y: 0})
-		fd.add("spectrum", "eigenvalue", e.Value, 0, e.Value-e.Residual, e.Value+e.Residual)
-	}
-	if len(eig) > 0 {
-		sc, _ := plotter.NewScatter(eig)
-		sc.Color = plotutil.Color(1)
-		sc.Shape = draw.PlusGlyph{}
-		sc.Radius = vg.Points(4)
-		p.Add(sc)
-		p.Legend.Add("Lanczos eigenvalues", sc)
-	}
-	p.Legend.Top = true
-	f := &Figure{Name: "spectrum", Title: "Spectrum", Caption: "Stochastic-Lanczos-quadrature estimate of the spectral density of the mean Hessian, with the extreme eigenvalues from Lanczos."}
-	return f, save(p, dir, f.Name)
-}
-
-// growthFigure draws the measured variance of up to six directions of one
-// class with its bootstrap band and both predictions.
-func growthFigure(e *Ensemble, class string, dir string, fd *figureData) (*Figure, error) {
-	var picks []int
-	for k, d := range e.Directions {
-		if d.Class == class && len(picks) < 6 {
-			picks = append(picks, k)
-		}
-	}
-	if len(picks) == 0 {
-		return nil, nil
-	}
-	name := fmt.Sprintf("growth-%s-%s", e.Name, class)
-	p := plot.New()
-	p.Title.Text = fmt.Sprintf("%s directions, eta %g, batch %d", class, e.Manifest.LR, e.Manifest.Batch)
-	p.X.Label.Text = "step t"
-	p.Y.Label.Text = "ensemble variance of u . (theta_t - theta_0)"
-	logAxes(p, true, true)
-	for i, k := range picks {
-		g := e.Growth.Dirs[k]
-		d := e.Directions[k]
-		col := plotutil.Color(i)
-		var meas, band, lo plotter.XYs
-		for ti, t := range e.Steps {
-			if t == 0 || math.IsNaN(g.Var[ti]) {
-				continue
-			}
-			x := float64(t)
-			meas = append(meas, plotter.XY{X: x, Y: g.Var[ti]})
-			band = append(band, plotter.XY{X: x, Y: g.VarHi[ti]})
-			lo = append(lo, plotter.XY{X: x, Y: g.VarLo[ti]})
-			fd.add(name, fmt.Sprintf("%s measured", d.Source), x, g.Var[ti], g.VarLo[ti], g.VarHi[ti])
-		}
-		for j := len(lo) - 1; j >= 0; j-- {
-			band = append(band, lo[j])
-		}
-		if pb := positive(band, true); len(pb) > 2 && len(pb) == len(band) {
-			poly, err := plotter.NewPolygon(pb)
-			if err == nil {
-				poly.Color = withAlpha(col, 40)
-				poly.LineStyle.Width = 0
-				p.Add(poly)
-			}
-		}
-		if pm := positive(meas, true); len(pm) > 1 {
-			l, _ := plotter.NewLine(pm)
-			l.Color = col
-			l.Width = vg.Points(1.5)
-			p.Add(l)
-			p.Legend.Add(d.Source, l)
-		}
-		if d.params == nil {
-			continue
-		}
-		var disc, lang plotter.XYs
-		for _, pt := range meas {
-			vd := analysis.DiscreteVariance(e.Manifest.LR, *d.params, 0, pt.X)
-			vl := analysis.LangevinVariance(e.Manifest.LR, *d.params, 0, pt.X)
-			disc = append(disc, plotter.XY{X: pt.X, Y: vd})
-			lang = append(lang, plotter.XY{X: pt.X, Y: vl})
-			fd.add(name, d.Source+" discrete", pt.X, vd, math.NaN(), math.NaN())
-			fd.add(name, d.Source+" langevin", pt.X, vl, math.NaN(), math.NaN())
-		}
-		if pd := positive(disc, true); len(pd) > 1 {
-			l, _ := plotter.NewLine(pd)
-			l.Color, l.Dashes = col, dashed
-			p.Add(l)
-		}
-		if pl := positive(lang, true); len(pl) > 1 {
-			l, _ := plotter.NewLine(pl)
-			l.Color, l.Dashes = col, dotted
-			p.Add(l)
-		}
-	}
-	// Growth curves rise to the right: the lower right corner is free.
-	p.Legend.Top, p.Legend.Left = false, false
-	f := &Figure{Name: name, Title: fmt.Sprintf("%s: %s directions", e.Name, class),
-		Caption: "Solid: measured ensemble variance with its bootstrap band; dashed: discrete theory; dotted: Langevin (standard Fokker-Planck). Log-log axes: slope 1 is diffusion, a plateau is confinement."}
-	return f, save(p, dir, name)
-}
-
 // stationaryFigure compares the measured final variance with both
 // predictions for every direction that has them.
 func stationaryFigure(e *Ensemble, dir string, fd *figureData) (*Figure, error) {
@@ -262,7 +207,8 @@ func stationaryFigure(e *Ensemble, dir string, fd *figureData) (*Figure, error) 
 			vmax = math.Max(vmax, *d.VarFinal)
 		}
 	}
-	var disc, lang, diag plotter.XYs
+	type point = classPoint
+	var disc, lang []point
 	lo, hi := math.Inf(1), math.Inf(-1)
 	off := 0
 	for _, d := range e.Directions {
@@ -274,21 +220,19 @@ func stationaryFigure(e *Ensemble, dir string, fd *figureData) (*Figure, error) 
 		fd.add(name, d.Source+" langevin", *d.PredLangevin, v, deref(d.VarFinalCI[0]), deref(d.VarFinalCI[1]))
 		for _, pt := range []struct {
 			pred float64
-			xys  *plotter.XYs
+			pts  *[]point
 		}{{*d.PredDiscrete, &disc}, {*d.PredLangevin, &lang}} {
 			if pt.pred > offScale*vmax {
 				off++
 				continue
 			}
-			*pt.xys = append(*pt.xys, plotter.XY{X: pt.pred, Y: v})
-			for _, x := range []float64{v, pt.pred} {
-				if x > 0 {
-					lo, hi = math.Min(lo, x), math.Max(hi, x)
-				}
+			if !(pt.pred > 0 && v > 0) {
+				continue
 			}
+			*pt.pts = append(*pt.pts, point{plotter.XY{X: pt.pred, Y: v}, d.Class})
+			lo, hi = math.Min(lo, math.Min(v, pt.pred)), math.Max(hi, math.Max(v, pt.pred))
 		}
 	}
-	disc, lang = positive(disc, true), positive(lang, true)
 	if len(disc)+len(lang) == 0 {
 		return nil, nil
 	}
@@ -300,30 +244,80 @@ func stationaryFigure(e *Ensemble, dir string, fd *figureData) (*Figure, error) 
 	if hi/lo > 30 {
 		logAxes(p, true, true)
 	}
-	diag = plotter.XYs{{X: lo, Y: lo}, {X: hi, Y: hi}}
-	l, _ := plotter.NewLine(diag)
+	l, _ := plotter.NewLine(plotter.XYs{{X: lo, Y: lo}, {X: hi, Y: hi}})
 	l.Color = color.Gray{150}
 	p.Add(l)
-	if len(disc) > 0 {
-		sd, _ := plotter.NewScatter(disc)
-		sd.Color, sd.Shape = plotutil.Color(0), draw.CircleGlyph{}
-		p.Add(sd)
-		p.Legend.Add("discrete theory", sd)
+	// Glyph by theory, colour by class (the classes' colours of every
+	// figure and of the table).
+	present := map[string]bool{}
+	classes := classesOf(append(append([]point(nil), disc...), lang...))
+	for ti, set := range [][]point{disc, lang} {
+		glyph := []draw.GlyphDrawer{draw.CircleGlyph{}, draw.TriangleGlyph{}}[ti]
+		for _, c := range classes {
+			var xy plotter.XYs
+			for _, pt := range set {
+				if pt.class == c {
+					xy = append(xy, pt.xy)
+				}
+			}
+			if len(xy) == 0 {
+				continue
+			}
+			present[c] = true
+			sc, _ := plotter.NewScatter(xy)
+			sc.Color, sc.Shape = classColor(c), glyph
+			p.Add(sc)
+		}
+		leg, _ := plotter.NewScatter(plotter.XYs{{X: 1, Y: 1}})
+		leg.Color, leg.Shape = color.Gray{40}, glyph
+		if len(set) > 0 {
+			p.Legend.Add([]string{"discrete theory", "Langevin"}[ti], leg)
+		}
 	}
-	if len(lang) > 0 {
-		sl, _ := plotter.NewScatter(lang)
-		sl.Color, sl.Shape = plotutil.Color(1), draw.TriangleGlyph{}
-		p.Add(sl)
-		p.Legend.Add("Langevin", sl)
+	for _, c := range classes {
+		if present[c] {
+			leg, _ := plotter.NewScatter(plotter.XYs{{X: 1, Y: 1}})
+			leg.Color, leg.Shape = classColor(c), draw.BoxGlyph{}
+			p.Legend.Add(c, leg)
+		}
 	}
 	p.Legend.Add("measured = predicted", l)
 	p.Legend.Top, p.Legend.Left = true, true
-	caption := "Each direction's measured ensemble variance at the last step against the discrete and the Langevin prediction at that step. Points on the grey line agree."
+	caption := "Each direction's measured ensemble variance at the last step against the discrete (circles) and the Langevin (triangles) prediction at that step, coloured by class. Points on the grey line agree."
 	if off > 0 {
 		caption += fmt.Sprintf(" %d predictions above %g times the largest measured variance (directions the linear theory calls unstable) are off the plot; the table lists them.", off, offScale)
 	}
 	f := &Figure{Name: name, Title: "Measured vs predicted variance (" + e.Name + ")", Caption: caption}
 	return f, save(p, dir, name)
+}
+
+// classPoint is a point of a scatter coloured by class.
+type classPoint struct {
+	xy    plotter.XY
+	class string
+}
+
+// classesOf lists the classes of pts: those of classOrder first, in that
+// order, then any other, in order of appearance.
+func classesOf(pts []classPoint) []string {
+	seen := map[string]bool{}
+	for _, p := range pts {
+		seen[p.class] = true
+	}
+	var out []string
+	for _, c := range classOrder {
+		if seen[c] {
+			out = append(out, c)
+			delete(seen, c)
+		}
+	}
+	for _, p := range pts {
+		if seen[p.class] {
+			out = append(out, p.class)
+			delete(seen, p.class)
+		}
+	}
+	return out
 }
 
 func scanFigure(s *Scan, dir string, fd *figureData) (*Figure, error) {
@@ -332,8 +326,8 @@ func scanFigure(s *Scan, dir string, fd *figureData) (*Figure, error) {
 	}
 	p := plot.New()
 	p.Title.Text = "Variance growth rate vs learning rate"
-	p.X.Label.Text = "learning rate eta"
-	p.Y.Label.Text = "late slope (median over " + s.Basis + " directions)"
+	p.X.Label.Text = "learning rate η"
+	p.Y.Label.Text = "median late slope"
 	logAxes(p, true, true)
 	perStep, perTau := errPoints{}, errPoints{}
 	for _, pt := range s.Points {
@@ -354,7 +348,7 @@ func scanFigure(s *Scan, dir string, fd *figureData) (*Figure, error) {
 			p.Add(eb)
 		}
 		p.Add(sc)
-		p.Legend.Add([]string{"per step (theory: slope 2)", "per unit tau = eta t (theory: slope 1)"}[i], sc)
+		p.Legend.Add([]string{"per step (theory: slope 2)", "per unit tau = eta t, 2D (theory: slope 1)"}[i], sc)
 		if s.Fit != nil {
 			fit := s.Fit.PerStep
 			if i == 1 {
@@ -364,14 +358,55 @@ func scanFigure(s *Scan, dir string, fd *figureData) (*Figure, error) {
 			for _, pt := range ep.xys {
 				line = append(line, plotter.XY{X: pt.X, Y: math.Exp(fit.Intercept) * math.Pow(pt.X, fit.Slope.Est)})
 			}
+			if band := slopeBand(ep, fit); len(band) > 2 {
+				if poly, err := plotter.NewPolygon(band); err == nil {
+					poly.Color = withAlpha(plotutil.Color(i), 40)
+					poly.LineStyle.Width = 0
+					p.Add(poly)
+				}
+			}
 			l, _ := plotter.NewLine(line)
 			l.Color, l.Dashes = plotutil.Color(i), dashed
 			p.Add(l)
 		}
 	}
 	p.Legend.Top, p.Legend.Left = true, true
-	f := &Figure{Name: "lrscan", Title: "Learning-rate scan", Caption: "Median late-time variance growth of the " + s.Basis + " directions per step and per unit of tau = eta t, with bootstrap intervals and weighted log-log fits (dashed)."}
+	f := &Figure{Name: "lrscan", Title: "Learning-rate scan", Caption: "Median late-time variance growth of the " + s.Basis +
+		" directions per step, and per unit of tau = eta t (late slope / eta = 2D, D the diffusion coefficient), with bootstrap intervals, weighted log-log fits (dashed) and the fits' slope intervals (shaded, pivoting at the weighted mean of ln eta)."}
 	return f, save(p, dir, f.Name)
+}
+
+// slopeBand is the region a log-log fit sweeps as its slope runs over its
+// interval, pivoting at the weighted mean of ln eta (where the fitted line
+// is best determined; weights as in analysis.FitScan, 1/(ln hi - ln lo)^2).
+func slopeBand(ep errPoints, fit analysis.LogLogFit) plotter.XYs {
+	var sw, swx float64
+	xMin, xMax := math.Inf(1), math.Inf(-1)
+	for i, pt := range ep.xys {
+		w := math.Log(ep.hi[i]) - math.Log(ep.lo[i])
+		if !(w > 0) {
+			return nil
+		}
+		sw += 1 / (w * w)
+		swx += math.Log(pt.X) / (w * w)
+		xMin, xMax = math.Min(xMin, pt.X), math.Max(xMax, pt.X)
+	}
+	if !(sw > 0) || !(xMax > xMin) || math.IsNaN(fit.Slope.Lo) || math.IsNaN(fit.Slope.Hi) {
+		return nil
+	}
+	lx0 := swx / sw
+	ly0 := fit.Intercept + fit.Slope.Est*lx0
+	var upper, lower plotter.XYs
+	for j := 0; j <= 24; j++ {
+		lx := math.Log(xMin) + (math.Log(xMax)-math.Log(xMin))*float64(j)/24
+		a, b := ly0+fit.Slope.Lo*(lx-lx0), ly0+fit.Slope.Hi*(lx-lx0)
+		upper = append(upper, plotter.XY{X: math.Exp(lx), Y: math.Exp(math.Max(a, b))})
+		lower = append(lower, plotter.XY{X: math.Exp(lx), Y: math.Exp(math.Min(a, b))})
+	}
+	for j := len(lower) - 1; j >= 0; j-- {
+		upper = append(upper, lower[j])
+	}
+	return upper
 }
 
 type errPoints struct {
@@ -411,15 +446,20 @@ func msdFigure(m *MSD, dir string, fd *figureData) (*Figure, error) {
 	p := plot.New()
 	p.Title.Text = "Single-run mean squared displacement"
 	p.X.Label.Text = "lag k (steps)"
-	p.Y.Label.Text = "MSD(k) = mean_t (p(t+k) - p(t))^2"
+	p.Y.Label.Text = "MSD(k)"
 	logAxes(p, true, true)
+	nulls, shown := 0, 0
 	for d, v := range m.Values {
 		var xy plotter.XYs
 		for j, k := range m.Lags {
 			fd.add("msd", m.Sources[d], float64(k), v[j], math.NaN(), math.NaN())
 			xy = append(xy, plotter.XY{X: float64(k), Y: v[j]})
 		}
-		if d >= 8 {
+		if d < len(m.Null) && m.Null[d] {
+			nulls++
+			continue // round-off: it would only stretch the axis
+		}
+		if shown++; shown > 8 {
 			continue // the table and figure_data.csv hold the rest
 		}
 		if pts := positive(xy, true); len(pts) > 1 {
@@ -431,5 +471,8 @@ func msdFigure(m *MSD, dir string, fd *figureData) (*Figure, error) {
 	}
 	p.Legend.Top, p.Legend.Left = true, true
 	f := &Figure{Name: "msd", Title: "Single-run MSD", Caption: "Mean squared displacement of the training trajectory along each logged direction: a plateau (at 2 sigma_inf^2) for confined directions, linear growth for diffusive ones."}
+	if nulls > 0 {
+		f.Caption += fmt.Sprintf(" %d null directions (round-off displacement) are left out; the table lists them.", nulls)
+	}
 	return f, save(p, dir, f.Name)
 }

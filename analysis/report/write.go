@@ -19,8 +19,26 @@ var classOrder = []string{"confined", "diffusive", "unstable", "null", "undeterm
 // page is what the HTML and Markdown templates see.
 type page struct {
 	*Report
-	Figures   map[string][]*Figure // "training", "spectrum", ensemble name, "scan"
+	Figures   map[string][]*Figure // "headline", "training", "spectrum", ensemble name, "scan", "msd"
 	ModelDesc string
+	// Tables are the per-direction tables by ensemble name.
+	Tables map[string]template.HTML
+	// Headline is one sentence per class of the primary ensemble.
+	Headline   []classLine
+	ScanRows   []scanRow
+	SortScript template.JS
+	ClassCSS   template.CSS
+}
+
+type classLine struct{ Class, Text string }
+
+// scanRow is one learning rate of the scan: the growth rate per step and
+// the diffusion coefficient D = rate / (2 eta) per unit tau = eta t.
+type scanRow struct {
+	Name            string
+	Eta             float64
+	Rate, RateCI, D string
+	DCI             string
 }
 
 // Write renders r into dir (normally RUN/report): figures as PNG and SVG,
@@ -38,7 +56,8 @@ func Write(r *Report, dir string) error {
 	if err := os.Mkdir(figDir, 0o755); err != nil {
 		return err
 	}
-	pg := &page{Report: r, Figures: map[string][]*Figure{}}
+	pg := &page{Report: r, Figures: map[string][]*Figure{}, Tables: map[string]template.HTML{},
+		SortScript: template.JS(sortScript), ClassCSS: template.CSS(classCSS())}
 	pg.ModelDesc = describeModel(r)
 	fd := &figureData{}
 	addFig := func(key string) func(*Figure, error) error {
@@ -55,15 +74,27 @@ func Write(r *Report, dir string) error {
 			return nil
 		}
 	}
+	if e := r.Primary; e != nil {
+		if err := addFig("headline")(headlineFigure(e, figDir, fd)); err != nil {
+			return err
+		}
+		for _, c := range classesOfEnsemble(e) {
+			if t := classSentence(e, c); t != "" {
+				pg.Headline = append(pg.Headline, classLine{c, t})
+			}
+		}
+	}
 	if r.Training != nil && len(r.Training.Loss) > 0 {
 		if err := addFig("training")(trainingFigure(r.Training, figDir, fd)); err != nil {
 			return err
 		}
 	}
 	if r.Survey != nil {
-		if err := addFig("spectrum")(spectrumFigure(r.Survey, figDir, fd)); err != nil {
-			return err
+		figs, err := spectrumFigures(r.Survey, figDir, fd)
+		for _, f := range figs {
+			addFig("spectrum")(f, nil)
 		}
+		addFig("spectrum")(nil, err)
 	}
 	for _, e := range r.Ensembles {
 		for _, c := range classOrder {
@@ -74,6 +105,18 @@ func Write(r *Report, dir string) error {
 		if err := addFig(e.Name)(stationaryFigure(e, figDir, fd)); err != nil {
 			return err
 		}
+		if pg.Tables[e.Name], err = renderTable(directionTable(e)); err != nil {
+			return err
+		}
+	}
+	if sc := r.Scan; sc != nil {
+		for i, p := range sc.Points {
+			pg.ScanRows = append(pg.ScanRows, scanRow{Name: sc.Names[i], Eta: p.Eta, Rate: sig3(p.Rate.Est), RateCI: ciText3(p.Rate.Lo, p.Rate.Hi),
+				D: sig3(p.Rate.Est / (2 * p.Eta)), DCI: ciText3(p.Rate.Lo/(2*p.Eta), p.Rate.Hi/(2*p.Eta))})
+		}
+	}
+	if err := schemeFigures(r, figDir, fd, addFig("schemes")); err != nil {
+		return err
 	}
 	if err := addFig("scan")(scanFigure(r.Scan, figDir, fd)); err != nil {
 		return err
@@ -82,6 +125,7 @@ func Write(r *Report, dir string) error {
 		return err
 	}
 
+	fd.countPoints(pg.Figures)
 	var html bytes.Buffer
 	if err := htmlPage.Execute(&html, pg); err != nil {
 		return fmt.Errorf("report html: %w", err)
@@ -173,6 +217,12 @@ func summary(r *Report, p *Ensemble) map[string]any {
 		all = append(all, summarise(e))
 	}
 	s["ensembles"] = all
+	if r.Schemes != nil {
+		s["schemes"] = r.Schemes
+	}
+	if r.Paper != nil {
+		s["paper"] = r.Paper
+	}
 	if r.Training != nil && len(r.Training.ValLoss) > 0 {
 		t := map[string]any{"steps": len(r.Training.Loss), "final_val_loss": r.Training.ValLoss[len(r.Training.ValLoss)-1]}
 		if n := len(r.Training.ValAcc); n > 0 {
@@ -243,7 +293,7 @@ func counts(e *Ensemble) string {
 	return strings.Join(parts, ", ")
 }
 
-var funcs = template.FuncMap{"f": f, "ci": ciText, "g": g4, "counts": counts, "pct": func(x float64) string { return fmt.Sprintf("%.1f%%", 100*x) },
+var funcs = template.FuncMap{"sig3": sig3, "f": f, "ci": ciText, "g": g4, "counts": counts, "pct": func(x float64) string { return fmt.Sprintf("%.1f%%", 100*x) },
 	"last": func(v []float64) float64 {
 		if len(v) == 0 {
 			return math.NaN()
@@ -254,43 +304,57 @@ var funcs = template.FuncMap{"f": f, "ci": ciText, "g": g4, "counts": counts, "p
 var htmlPage = template.Must(template.New("report").Funcs(funcs).Parse(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>sgdyn report: {{.Run}}</title>
 <style>
-body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
-table{border-collapse:collapse;font-size:0.85em;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}
-th{background:#f3f3f3}td.l,th.l{text-align:left}img{max-width:100%}pre{white-space:pre-wrap;background:#f7f7f7;padding:1em;font-size:0.85em}
+body{font-family:system-ui,sans-serif;max-width:1200px;margin:1.5em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;font-size:0.85em;margin:0.5em 0}td,th{border:1px solid #ccc;padding:2px 6px;text-align:right;white-space:nowrap;vertical-align:top}
+th{background:#f3f3f3}table.sortable th{cursor:pointer;user-select:none}th[aria-sort=ascending]::after{content:" \25b2"}th[aria-sort=descending]::after{content:" \25bc"}
+td.l,th.l{text-align:left}img{max-width:100%}pre{white-space:pre-wrap;background:#f7f7f7;padding:1em;font-size:0.85em}
+.scroll{overflow-x:auto}details summary{cursor:pointer}.why{white-space:normal;width:32em;max-width:60vw;color:#333;font-weight:normal;padding:0.3em 0}
 .note{background:#fff6d6;padding:0.5em 1em;border-left:4px solid #e0b000}
-.confined{color:#1a6}.diffusive{color:#b50}.unstable{color:#c00}.null{color:#888}.undetermined{color:#55a}
+.headline{display:flex;gap:1.5em;align-items:flex-start;flex-wrap:wrap}.headline figure{flex:1 1 640px;margin:0}.headline ul{flex:1 1 280px;margin:0;padding-left:1.2em}.headline li{margin-bottom:0.6em}
+figcaption{font-size:0.9em;color:#444}
+{{.ClassCSS}}
 </style></head><body>
 <h1>SGD dynamics report</h1>
 <p>Run <code>{{.Run}}</code>: {{.ModelDesc}}{{if .Params}}, {{.Params}} parameters{{end}}; data {{.Config.Data.Kind}}{{with .Config.Data.Path}} <code>{{.}}</code>{{end}};
 training lr {{.Config.SGD.LR}}, batch {{.Config.SGD.Batch}}, {{.Config.SGD.Steps}} steps, seed {{.Config.Seed}}.</p>
+{{with .Primary}}<h2 id="answer">Answer</h2><p>Ensemble <b>{{.Name}}</b> (&eta; {{sig3 .Manifest.LR}}, batch {{.Manifest.Batch}}, {{.Manifest.Replicas}} replicas, {{.Manifest.Steps}} steps, {{len .Directions}} directions): {{counts .}}.</p>{{end}}
+{{if or .Headline (index .Figures "headline")}}<div class="headline">
+{{range index .Figures "headline"}}<figure><img src="figures/{{.Name}}.png" alt="{{.Title}}" data-points="{{.Points}}"><figcaption>{{.Caption}}</figcaption></figure>{{end}}
+<ul>{{range .Headline}}<li><b class="{{.Class}}">{{.Class}}</b>: {{.Text}}</li>{{end}}</ul>
+</div>{{end}}
 {{range .Notes}}<p class="note">{{.}}</p>{{end}}
-{{with .Primary}}<h2>Answer</h2><p>Ensemble <b>{{.Name}}</b> (eta {{.Manifest.LR}}, batch {{.Manifest.Batch}}, {{.Manifest.Replicas}} replicas, {{.Manifest.Steps}} steps): {{counts .}}.</p>{{end}}
 <h2>Training</h2>
 {{with .Training}}<p>Final validation loss {{g (last .ValLoss)}}{{if .ValAcc}}, accuracy {{pct (last .ValAcc)}}{{end}}.</p>{{end}}
-{{range index .Figures "training"}}<figure><img src="figures/{{.Name}}.png" alt="{{.Title}}"><figcaption>{{.Caption}}</figcaption></figure>{{end}}
+{{range index .Figures "training"}}<figure><img src="figures/{{.Name}}.png" alt="{{.Title}}" data-points="{{.Points}}"><figcaption>{{.Caption}}</figcaption></figure>{{end}}
 <h2>Spectrum of the mean Hessian</h2>
 {{with .Survey}}<p>At {{.Checkpoint}}: loss {{g .Loss}}, gradient norm {{g .GradNorm}}, {{.HVPs}} Hessian-vector products{{if .FrozenPattern}} (activation pattern of the reference point held fixed){{end}}{{with .Trace}}; trace {{g .Mean}} &plusmn; {{g .StdErr}} (Hutchinson){{end}}. Noise statistics measured at batch {{.BatchSize}}.</p>
 <table><tr><th class="l">pair</th><th>eigenvalue</th><th>residual ||Hv - &lambda;v||</th></tr>
 {{range $i, $e := .Top}}<tr><td class="l">top {{$i}}</td><td>{{g $e.Value}}</td><td>{{g $e.Residual}}</td></tr>{{end}}
 {{range $i, $e := .Bottom}}<tr><td class="l">bottom {{$i}}</td><td>{{g $e.Value}}</td><td>{{g $e.Residual}}</td></tr>{{end}}</table>{{end}}
-{{range index .Figures "spectrum"}}<figure><img src="figures/{{.Name}}.png" alt="{{.Title}}"><figcaption>{{.Caption}}</figcaption></figure>{{end}}
+{{range index .Figures "spectrum"}}<figure><img src="figures/{{.Name}}.png" alt="{{.Title}}" data-points="{{.Points}}"><figcaption>{{.Caption}}</figcaption></figure>{{end}}
 {{range .Ensembles}}{{$e := .}}
-<h2>Ensemble {{.Name}}</h2>
+<h2 id="ensemble-{{.Name}}">Ensemble {{.Name}}</h2>
 <p>eta {{.Manifest.LR}}, batch {{.Manifest.Batch}} ({{.Manifest.Sampling}} replacement), {{.Manifest.Replicas}} replicas ({{.Complete}} complete, {{.Diverged}} diverged, {{.Running}} running, {{.Missing}} not started), {{.Manifest.Steps}} steps logged every {{.Manifest.LogEvery}}, {{.Manifest.Directions}} directions. Classes: {{counts .}}.</p>
-{{range index $.Figures .Name}}<figure><img src="figures/{{.Name}}.png" alt="{{.Title}}"><figcaption>{{.Caption}}</figcaption></figure>{{end}}
-<table><tr><th>#</th><th class="l">source</th><th>&lambda;</th><th>c</th><th>s&sup2;</th><th class="l">class</th><th>late slope</th><th>CI</th><th>log-log slope</th><th>var(T)</th><th>CI</th><th>discrete</th><th>Langevin</th><th>&eta;&sup2;c</th><th class="l">reason</th></tr>
-{{range .Directions}}<tr><td>{{.Index}}</td><td class="l">{{.Source}}</td><td>{{f .Lambda}}</td><td>{{f .C}}</td><td>{{f .S2}}</td><td class="l {{.Class}}">{{.Class}}{{if .HeavyTail}} (heavy tail){{end}}</td><td>{{f .LateSlope}}</td><td>{{ci .LateSlopeCI}}</td><td>{{f .LogLogSlope}}</td><td>{{f .VarFinal}}</td><td>{{ci .VarFinalCI}}</td><td>{{f .PredDiscrete}}</td><td>{{f .PredLangevin}}</td><td>{{f .FlatSlope}}</td><td class="l">{{.Reason}}</td></tr>{{end}}</table>
+{{range index $.Figures .Name}}<figure><img src="figures/{{.Name}}.png" alt="{{.Title}}" data-points="{{.Points}}"><figcaption>{{.Caption}}</figcaption></figure>{{end}}
+<p>Click a column head to sort; click a class for the reason (hover a row for it too). Numbers to 3 significant digits; every digit is in <code>summary.json</code>.</p>
+{{index $.Tables .Name}}
 {{end}}
-{{with .Scan}}<h2>Learning-rate scan</h2>
-{{$basis := .Basis}}{{with .Fit}}<p>Median late slope of the {{$basis}} directions, per step, vs eta: log-log slope {{g .PerStep.Slope.Est}} [{{g .PerStep.Slope.Lo}}, {{g .PerStep.Slope.Hi}}] (theory 2); per unit tau = eta t: {{g .PerTau.Slope.Est}} [{{g .PerTau.Slope.Lo}}, {{g .PerTau.Slope.Hi}}] (theory 1).</p>{{end}}
-{{range index $.Figures "scan"}}<figure><img src="figures/{{.Name}}.png" alt="{{.Title}}"><figcaption>{{.Caption}}</figcaption></figure>{{end}}{{end}}
+{{.Schemes.HTML}}
+{{.Paper.HTML}}
+{{with .Scan}}<h2 id="lrscan">Learning-rate scan</h2>
+<p>{{len .Points}} ensembles that differ only in the learning rate. Each point is the median late slope (variance growth per step) of the {{.Basis}} directions; D = late slope / (2 eta) is the diffusion coefficient per unit tau = eta t, constant in eta by the theory (THEORY.md section 5).</p>
+{{$basis := .Basis}}{{with .Fit}}<p>Fit of ln(late slope) against ln eta: slope {{g .PerStep.Slope.Est}} [{{g .PerStep.Slope.Lo}}, {{g .PerStep.Slope.Hi}}] (theory 2); per unit tau, i.e. 2D against eta: {{g .PerTau.Slope.Est}} [{{g .PerTau.Slope.Lo}}, {{g .PerTau.Slope.Hi}}] (theory 1){{if gt .PerStep.DoF 0}}; chi&sup2; {{g .PerStep.Chi2}} on {{.PerStep.DoF}} degrees of freedom{{end}}.</p>{{end}}
+<table class="sortable" id="lrscan-points"><thead><tr><th class="l">ensemble</th><th>&eta;</th><th>late slope [CI]</th><th>D [CI]</th></tr></thead><tbody>
+{{range $.ScanRows}}<tr><td class="l">{{.Name}}</td><td data-v="{{.Eta}}">{{.Eta}}</td><td>{{.Rate}} {{.RateCI}}</td><td>{{.D}} {{.DCI}}</td></tr>{{end}}</tbody></table>
+{{range index $.Figures "scan"}}<figure><img src="figures/{{.Name}}.png" alt="{{.Title}}" data-points="{{.Points}}"><figcaption>{{.Caption}}</figcaption></figure>{{end}}{{end}}
 {{with .MSD}}<h2>Single-run MSD (training trajectory)</h2>
 <p>Steps {{.FirstStep}} to {{.FirstStep}} + {{.Steps}}, logged every {{.LogEvery}}.</p>
-{{range index $.Figures "msd"}}<figure><img src="figures/{{.Name}}.png" alt="{{.Title}}"><figcaption>{{.Caption}}</figcaption></figure>{{end}}
+{{range index $.Figures "msd"}}<figure><img src="figures/{{.Name}}.png" alt="{{.Title}}" data-points="{{.Points}}"><figcaption>{{.Caption}}</figcaption></figure>{{end}}
 <table><tr><th class="l">direction</th><th>log-log slope</th><th class="l">kind</th><th>plateau</th><th>&sigma;&sup2;<sub>&infin;</sub></th><th>slope per step</th></tr>
 {{range $i, $s := .Summaries}}<tr><td class="l">{{index $.MSD.Sources $i}}</td><td>{{g $s.LogLogSlope}}</td><td class="l">{{$s.Kind}}</td><td>{{g $s.Plateau}}</td><td>{{g $s.SigmaInf2}}</td><td>{{g $s.SlopePerStep}}</td></tr>{{end}}</table>{{end}}
 <h2>How directions are classified</h2><pre>{{.Rule}}</pre><pre>{{.TailRule}}</pre>
 <p>Predictions use &lambda;, c and s&sup2; measured by the probe at the reference point (THEORY.md section 3), rescaled from the probe's batch size to the ensemble's as 1/b, and start from zero variance. Discrete: &sigma;&sup2;(t) = &sigma;&sup2;<sub>&infin;</sub>(1 - a<sup>t</sup>), a = (1 - &eta;&lambda;)&sup2; + &eta;&sup2;s&sup2;. Langevin: the exact solution of the standard Fokker-Planck equation, &eta;c(1 - e<sup>-2&lambda;&eta;t</sup>)/(2&lambda;).</p>
+<script>{{.SortScript}}</script>
 </body></html>
 `))
 
@@ -303,13 +367,22 @@ func markdown(pg *page) string {
 		fmt.Fprintf(&b, ", %d parameters", r.Params)
 	}
 	fmt.Fprintf(&b, "; training lr %g, batch %d, %d steps.\n\n", r.Config.SGD.LR, r.Config.SGD.Batch, r.Config.SGD.Steps)
-	for _, n := range r.Notes {
-		fmt.Fprintf(&b, "> %s\n\n", esc(n))
-	}
 	figs := func(key string) {
 		for _, f := range pg.Figures[key] {
 			fmt.Fprintf(&b, "![%s](figures/%s.png)\n\n*%s*\n\n", f.Title, f.Name, f.Caption)
 		}
+	}
+	if e := r.Primary; e != nil {
+		fmt.Fprintf(&b, "## Answer\n\nEnsemble **%s** (eta %s, batch %d, %d replicas, %d steps): %s.\n\n", esc(e.Name), sig3(e.Manifest.LR), e.Manifest.Batch,
+			e.Manifest.Replicas, e.Manifest.Steps, counts(e))
+		figs("headline")
+		for _, l := range pg.Headline {
+			fmt.Fprintf(&b, "- **%s**: %s\n", l.Class, esc(l.Text))
+		}
+		b.WriteString("\n")
+	}
+	for _, n := range r.Notes {
+		fmt.Fprintf(&b, "> %s\n\n", esc(n))
 	}
 	b.WriteString("## Training\n\n")
 	if t := r.Training; t != nil && len(t.ValLoss) > 0 {
@@ -344,17 +417,39 @@ func markdown(pg *page) string {
 		fmt.Fprintf(&b, "## Ensemble %s\n\neta %g, batch %d, %d replicas (%d complete, %d diverged), %d steps, %d directions. Classes: %s.\n\n",
 			esc(e.Name), m.LR, m.Batch, m.Replicas, e.Complete, e.Diverged, m.Steps, m.Directions, counts(e))
 		figs(e.Name)
-		b.WriteString("| # | source | λ | c | s² | class | late slope | CI | var(T) | CI | discrete | Langevin |\n|---:|---|---:|---:|---:|---|---:|---|---:|---|---:|---:|\n")
-		for _, d := range e.Directions {
-			fmt.Fprintf(&b, "| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", d.Index, esc(d.Source), f(d.Lambda), f(d.C), f(d.S2),
-				d.Class, f(d.LateSlope), ciText(d.LateSlopeCI), f(d.VarFinal), ciText(d.VarFinalCI), f(d.PredDiscrete), f(d.PredLangevin))
+		t := directionTable(e)
+		b.WriteString("| " + strings.Join(t.Head, " | ") + " |\n|")
+		for i := range t.Head {
+			if i == 1 || i == 5 {
+				b.WriteString("---|")
+			} else {
+				b.WriteString("---:|")
+			}
+		}
+		b.WriteString("\n")
+		for _, row := range t.Rows {
+			b.WriteString("|")
+			for _, c := range row.Cells {
+				b.WriteString(" " + esc(c.Text) + " |")
+			}
+			b.WriteString("\n")
 		}
 		b.WriteString("\n")
 	}
-	if sc := r.Scan; sc != nil && sc.Fit != nil {
-		fmt.Fprintf(&b, "## Learning-rate scan\n\nMedian late slope of the %s directions vs eta, per step: log-log slope %s [%s, %s] (theory 2); per unit tau: %s [%s, %s] (theory 1).\n\n",
-			sc.Basis, g4(sc.Fit.PerStep.Slope.Est), g4(sc.Fit.PerStep.Slope.Lo), g4(sc.Fit.PerStep.Slope.Hi),
-			g4(sc.Fit.PerTau.Slope.Est), g4(sc.Fit.PerTau.Slope.Lo), g4(sc.Fit.PerTau.Slope.Hi))
+	b.WriteString(r.Schemes.Markdown())
+	b.WriteString(r.Paper.Markdown())
+	if sc := r.Scan; sc != nil && len(sc.Points) > 0 {
+		b.WriteString("## Learning-rate scan\n\n")
+		if sc.Fit != nil {
+			fmt.Fprintf(&b, "Median late slope of the %s directions vs eta, per step: log-log slope %s [%s, %s] (theory 2); per unit tau (2D): %s [%s, %s] (theory 1).\n\n",
+				sc.Basis, sig3(sc.Fit.PerStep.Slope.Est), sig3(sc.Fit.PerStep.Slope.Lo), sig3(sc.Fit.PerStep.Slope.Hi),
+				sig3(sc.Fit.PerTau.Slope.Est), sig3(sc.Fit.PerTau.Slope.Lo), sig3(sc.Fit.PerTau.Slope.Hi))
+		}
+		b.WriteString("| ensemble | eta | late slope [CI] | D [CI] |\n|---|---:|---:|---:|\n")
+		for _, row := range pg.ScanRows {
+			fmt.Fprintf(&b, "| %s | %g | %s %s | %s %s |\n", esc(row.Name), row.Eta, row.Rate, row.RateCI, row.D, row.DCI)
+		}
+		b.WriteString("\n")
 		figs("scan")
 	}
 	if m := r.MSD; m != nil {
