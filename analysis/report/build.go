@@ -54,6 +54,9 @@ type Report struct {
 	// Paper is the paper-protocol section (paper.go); nil unless the
 	// survey probed the paper's direction sets.
 	Paper *PaperSection
+	// Surrogates compares Gaussian-surrogate ensembles with the SGD
+	// ensemble they simulate (surrogate.go); nil without surrogates.
+	Surrogates *Surrogates
 }
 
 // TrainingCurves are the metrics of the training run.
@@ -241,6 +244,7 @@ func Build(dir string, o Options) (*Report, error) {
 	}
 	r.Schemes = buildSchemes(r)
 	r.Paper = buildPaper(r, o)
+	r.Surrogates = buildSurrogates(r)
 	if r.Primary, err = primary(r, o.Primary); err != nil {
 		return nil, err
 	}

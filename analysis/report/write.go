@@ -118,6 +118,9 @@ func Write(r *Report, dir string) error {
 	if err := schemeFigures(r, figDir, fd, addFig("schemes")); err != nil {
 		return err
 	}
+	if err := surrogateFigures(r, figDir, fd, addFig("surrogates")); err != nil {
+		return err
+	}
 	if err := addFig("scan")(scanFigure(r.Scan, figDir, fd)); err != nil {
 		return err
 	}
@@ -219,6 +222,9 @@ func summary(r *Report, p *Ensemble) map[string]any {
 	s["ensembles"] = all
 	if r.Schemes != nil {
 		s["schemes"] = r.Schemes
+	}
+	if r.Surrogates != nil {
+		s["surrogates"] = r.Surrogates
 	}
 	if r.Paper != nil {
 		s["paper"] = r.Paper
@@ -341,6 +347,7 @@ training lr {{.Config.SGD.LR}}, batch {{.Config.SGD.Batch}}, {{.Config.SGD.Steps
 {{end}}
 {{.Schemes.HTML}}
 {{.Paper.HTML}}
+{{.Surrogates.HTML}}
 {{with .Scan}}<h2 id="lrscan">Learning-rate scan</h2>
 <p>{{len .Points}} ensembles that differ only in the learning rate. Each point is the median late slope (variance growth per step) of the {{.Basis}} directions; D = late slope / (2 eta) is the diffusion coefficient per unit tau = eta t, constant in eta by the theory (THEORY.md section 5).</p>
 {{$basis := .Basis}}{{with .Fit}}<p>Fit of ln(late slope) against ln eta: slope {{g .PerStep.Slope.Est}} [{{g .PerStep.Slope.Lo}}, {{g .PerStep.Slope.Hi}}] (theory 2); per unit tau, i.e. 2D against eta: {{g .PerTau.Slope.Est}} [{{g .PerTau.Slope.Lo}}, {{g .PerTau.Slope.Hi}}] (theory 1){{if gt .PerStep.DoF 0}}; chi&sup2; {{g .PerStep.Chi2}} on {{.PerStep.DoF}} degrees of freedom{{end}}.</p>{{end}}
@@ -438,6 +445,7 @@ func markdown(pg *page) string {
 	}
 	b.WriteString(r.Schemes.Markdown())
 	b.WriteString(r.Paper.Markdown())
+	b.WriteString(r.Surrogates.Markdown())
 	if sc := r.Scan; sc != nil && len(sc.Points) > 0 {
 		b.WriteString("## Learning-rate scan\n\n")
 		if sc.Fit != nil {
