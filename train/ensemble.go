@@ -106,15 +106,32 @@ type EnsembleManifest struct {
 	// the reference run, so it is not part of the fingerprint, and
 	// manifests written before it existed lack it (0).
 	TrainExamples int `json:"train_examples,omitempty"`
+	// ByContent marks a manifest whose fingerprint leaves out Run and
+	// Checkpoint, the reference's paths as typed ("r", "../r/"), which are
+	// for display only: the reference is its parameters' hash, step, model
+	// and dtype. Manifests written before it (false) keep their fingerprint
+	// over every field, so their replicas still resume and merge.
+	ByContent bool `json:"fingerprint_by_content,omitempty"`
 }
 
 // Fingerprint identifies the ensemble's reference, directions and settings.
 func (m *EnsembleManifest) Fingerprint() string {
 	c := *m
 	c.TrainExamples = 0
+	if c.ByContent {
+		c.Run, c.Checkpoint = "", ""
+	}
 	b, _ := json.Marshal(&c)
 	h := sha256.Sum256(b)
 	return hex.EncodeToString(h[:])
+}
+
+// sameEnsemble reports whether manifests a and b describe one ensemble,
+// whatever paths they name their reference by and whenever they were
+// written.
+func sameEnsemble(a, b EnsembleManifest) bool {
+	a.ByContent, b.ByContent = true, true
+	return a.Fingerprint() == b.Fingerprint()
 }
 
 // Files of an ensemble directory.
@@ -199,7 +216,7 @@ func RunEnsemble(ctx context.Context, ref *Reference, dirs [][]float64, sources 
 		Model: ref.Config.Model.Kind, DType: m0.DType(), Params: len(ref.W),
 		ReferenceSHA256: floatsSHA256(ref.W), Directions: len(dirs), DirectionSources: sources,
 		Columns:       append([]string{"step", "loss", "distance"}, projectionColumns(len(dirs))...),
-		TrainExamples: ref.Data.Train.Len(),
+		TrainExamples: ref.Data.Train.Len(), ByContent: true,
 	}
 	h := sha256.New()
 	for _, d := range dirs {
@@ -210,7 +227,7 @@ func RunEnsemble(ctx context.Context, ref *Reference, dirs [][]float64, sources 
 	if err := prepareEnsembleDir(dir, man, ref.W, dirs); err != nil {
 		return nil, err
 	}
-	finger := man.Fingerprint()
+	finger := man.Fingerprint() // the existing ensemble's, when resuming
 	var sur *surrogate
 	if c.Surrogate.Kind != "" {
 		if sur, err = newSurrogate(ref, c); err != nil {
@@ -311,8 +328,11 @@ func projectionColumns(k int) []string {
 }
 
 // prepareEnsembleDir writes the manifest, reference and directions, or
-// checks that an existing ensemble of that name is the same one. Shard
-// processes may race here: they write identical bytes, and each file is
+// checks that an existing ensemble of that name is the same one and makes
+// *man that ensemble's manifest, so that resumed replicas record its
+// fingerprint whatever spelling of the run directory the command used.
+// Shard processes may race here: their manifests differ at most in the
+// paths, which by-content fingerprints leave out, and each file is
 // replaced atomically.
 func prepareEnsembleDir(dir string, man *EnsembleManifest, w []float64, dirs [][]float64) error {
 	mpath := filepath.Join(dir, ManifestFile)
@@ -321,10 +341,13 @@ func prepareEnsembleDir(dir string, man *EnsembleManifest, w []float64, dirs [][
 		if err := json.Unmarshal(b, &old); err != nil {
 			return fmt.Errorf("%s: %w", mpath, err)
 		}
-		if old.Fingerprint() != man.Fingerprint() {
-			return fmt.Errorf("ensemble %q in %s was run from another reference, on other directions or with other settings; remove that directory or choose another name (--name, or another --out for sgdyn run)", man.Name, filepath.Dir(dir))
+		if !sameEnsemble(old, *man) {
+			return fmt.Errorf("ensemble %q in %s was run %s; remove that directory or choose another name (--name, or another --out for sgdyn run)", man.Name, filepath.Dir(dir), ensembleDifference(old, *man))
 		}
-		if old.TrainExamples == 0 && man.TrainExamples > 0 { // a manifest from before the field: record N
+		n := man.TrainExamples
+		*man = old
+		if old.TrainExamples == 0 && n > 0 { // a manifest from before the field: record N
+			man.TrainExamples = n
 			return atomicfile.WriteJSON(mpath, man)
 		}
 		return nil
@@ -343,6 +366,18 @@ func prepareEnsembleDir(dir string, man *EnsembleManifest, w []float64, dirs [][
 		return err
 	}
 	return atomicfile.WriteJSON(mpath, man) // last: marks a complete setup
+}
+
+// ensembleDifference says what sets two different manifests of one
+// ensemble name apart, for the refusal to mix them.
+func ensembleDifference(old, cur EnsembleManifest) string {
+	switch {
+	case old.ReferenceSHA256 != cur.ReferenceSHA256 || old.Step != cur.Step || old.Model != cur.Model || old.DType != cur.DType || old.Params != cur.Params:
+		return fmt.Sprintf("from another reference point (step %d, parameters %.12s; now step %d, %.12s)", old.Step, old.ReferenceSHA256, cur.Step, cur.ReferenceSHA256)
+	case old.DirectionsSHA256 != cur.DirectionsSHA256 || old.Directions != cur.Directions:
+		return fmt.Sprintf("on other directions (%d, sha256 %.12s; now %d, %.12s)", old.Directions, old.DirectionsSHA256, cur.Directions, cur.DirectionsSHA256)
+	}
+	return "with other settings"
 }
 
 // replicaRunner runs replicas one after another on one model instance.

@@ -51,6 +51,12 @@ type Options struct {
 	// Trajectory, if set, logs projections of the path on directions in
 	// the run's trajectory/ directory (for single-run MSD analysis).
 	Trajectory *TrajectoryOptions
+	// OnStart, if set, is called once the config, the data, the model and
+	// the run directory have all been accepted, before anything is written
+	// (also for a run that is already complete), with the step the run
+	// starts from: a caller announces the run there, so that a refused
+	// run announces nothing.
+	OnStart func(start int64)
 }
 
 // TrajectoryOptions configures trajectory logging in a training run. The
@@ -111,10 +117,17 @@ func Train(ctx context.Context, dir string, c Config, opts Options) (*Result, er
 	const stream = 0 // the training run is stream 0; ensemble replicas use 1..R
 	sampler, err := data.NewSampler(ds.Train.Len(), c.SGD.Batch, mode, c.Seed, stream)
 	if err != nil {
-		return nil, fmt.Errorf("sampler: %w", err)
+		return nil, err // it names the sampler
 	}
 	w := make([]float64, m.NumParams())
 	m.Params(w)
+	if opts.Trajectory != nil {
+		for i, d := range opts.Trajectory.Directions {
+			if len(d) != len(w) {
+				return nil, fmt.Errorf("trajectory: direction %d has %d entries, model has %d parameters", i, len(d), len(w))
+			}
+		}
+	}
 	var start, metricsKeep int64
 	trajKeep := int64(-1)
 	ck, err := LatestCheckpoint(dir)
@@ -132,6 +145,9 @@ func Train(ctx context.Context, dir string, c Config, opts Options) (*Result, er
 		}
 	}
 	res := &Result{Resumed: start, Steps: start, Checkpoint: ck}
+	if opts.OnStart != nil {
+		opts.OnStart(start)
+	}
 	if start >= c.SGD.Steps {
 		return res, nil // already complete
 	}

@@ -150,7 +150,8 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		opts.Trajectory = &train.TrajectoryOptions{Directions: dirs, LogEvery: *logEvery, SnapshotEvery: *snapEvery}
 	}
-	// Refuse a bad config before the header, which announces a run.
+	// The header announces a run, so it waits until train.Train has
+	// accepted the config, the data and the run directory.
 	if err := c.WithDefaults().Validate(); err != nil {
 		return err
 	}
@@ -159,7 +160,9 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer release()
-	fmt.Fprintf(stdout, "run %s: %s, lr %g, batch %d, %d steps\n", dir, c.Model.Kind, c.SGD.LR, c.SGD.Batch, c.SGD.Steps)
+	opts.OnStart = func(int64) {
+		fmt.Fprintf(stdout, "run %s: %s, lr %g, batch %d, %d steps\n", dir, c.Model.Kind, c.SGD.LR, c.SGD.Batch, c.SGD.Steps)
+	}
 	t0 := time.Now()
 	res, err := train.Train(ctx, dir, c, opts)
 	if err != nil {
