@@ -68,18 +68,18 @@ func buildSurrogates(r *Report) *Surrogates {
 			continue
 		}
 		for k, d := range e.Directions {
-			sd := SurrogateDirection{Source: d.Source, Class: d.Class, VarSGD: d.VarFinal, VarSGDCI: d.VarFinalCI}
+			// The measured variance at the last logged step, nulls included:
+			// the classifier reports no statistics for a null, but whether a
+			// surrogate moves it is the point of the comparison.
+			v0, ci0 := lastVariance(e, k)
+			sd := SurrogateDirection{Source: d.Source, Class: d.Class, VarSGD: v0, VarSGDCI: ci0}
 			for _, s := range g.sur {
-				var v *float64
-				var ci []*float64
-				if k < len(s.Directions) {
-					v, ci = s.Directions[k].VarFinal, s.Directions[k].VarFinalCI
-				}
+				v, ci := lastVariance(s, k)
 				sd.VarSur = append(sd.VarSur, v)
 				sd.VarSurCI = append(sd.VarSurCI, ci)
 				var ratio *float64
-				if v != nil && d.VarFinal != nil && *d.VarFinal > 0 {
-					ratio = num(*v / *d.VarFinal)
+				if v != nil && v0 != nil && *v0 > 0 {
+					ratio = num(*v / *v0)
 				}
 				sd.Ratio = append(sd.Ratio, ratio)
 			}
@@ -91,6 +91,24 @@ func buildSurrogates(r *Report) *Surrogates {
 		return nil
 	}
 	return &out
+}
+
+// lastVariance is the ensemble variance of direction k at its last logged
+// step with a finite value, with its bootstrap interval; falls back to the
+// classifier's var(T) when the ensemble carries no growth curves.
+func lastVariance(e *Ensemble, k int) (*float64, []*float64) {
+	if e.Growth != nil && k < len(e.Growth.Dirs) {
+		g := e.Growth.Dirs[k]
+		for i := len(g.Var) - 1; i >= 0; i-- {
+			if !math.IsNaN(g.Var[i]) {
+				return num(g.Var[i]), []*float64{num(g.VarLo[i]), num(g.VarHi[i])}
+			}
+		}
+	}
+	if k < len(e.Directions) {
+		return e.Directions[k].VarFinal, e.Directions[k].VarFinalCI
+	}
+	return nil, nil
 }
 
 // surrogatePicks chooses up to four directions to overlay: the first of
