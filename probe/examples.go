@@ -50,55 +50,96 @@ type ExampleNoise struct {
 }
 
 // PerExampleGradients returns the n x P matrix of per-example gradients
-// at w0 of the examples idx of ds. Rows are filled in order; it stops at
-// the next example once ctx is done.
-func PerExampleGradients(ctx context.Context, m models.Model, ds data.Dataset, idx []int, w0 []float64) (*mat.Dense, error) {
-	p := m.NumParams()
-	g := mat.NewDense(len(idx), p, nil)
-	m.SetParams(w0)
-	var one data.Batch
-	for r, k := range idx {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		ds.Fill(&one, []int{k})
-		if _, err := m.Grad(&one, g.RawRowView(r)); err != nil {
-			return nil, fmt.Errorf("per-example gradient of example %d: %w", k, err)
-		}
+// at w0 of the examples idx of ds. ms are independent instances of one
+// model (one goroutine each; a model is not safe for concurrent use), and
+// each row is one gradient by one of them, so the matrix does not depend
+// on len(ms). It leaves every instance at w0 and stops at the next example
+// once ctx is done, with ctx's error.
+func PerExampleGradients(ctx context.Context, ms []models.Model, ds data.Dataset, idx []int, w0 []float64) (*mat.Dense, error) {
+	if err := checkInstances(ms, idx, w0); err != nil {
+		return nil, fmt.Errorf("per-example gradients: %w", err)
+	}
+	g := mat.NewDense(len(idx), len(w0), nil)
+	err := eachExample(ctx, ms, ds, idx, w0, func(_, r int, grad func([]float64) error) error {
+		return grad(g.RawRowView(r))
+	})
+	if err != nil {
+		return nil, err
 	}
 	return g, nil
 }
 
 // ExampleProjections returns proj[r][i] = u_i . g_{idx[r]}, the per-example
-// gradient projections on dirs, without storing the gradients.
-func ExampleProjections(ctx context.Context, m models.Model, ds data.Dataset, idx []int, w0 []float64, dirs [][]float64) (*mat.Dense, error) {
-	p := m.NumParams()
+// gradient projections on dirs, without storing the gradients. ms are
+// as for PerExampleGradients; the result does not depend on len(ms).
+func ExampleProjections(ctx context.Context, ms []models.Model, ds data.Dataset, idx []int, w0 []float64, dirs [][]float64) (*mat.Dense, error) {
+	if err := checkInstances(ms, idx, w0); err != nil {
+		return nil, fmt.Errorf("example projections: %w", err)
+	}
+	p := len(w0)
 	for i, u := range dirs {
 		if len(u) != p {
 			return nil, fmt.Errorf("example projections: direction %d has %d entries, model has %d parameters", i, len(u), p)
 		}
 	}
 	out := mat.NewDense(len(idx), max(len(dirs), 1), nil)
-	g := make([]float64, p)
-	m.SetParams(w0)
-	var one data.Batch
-	for r, k := range idx {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		ds.Fill(&one, []int{k})
-		if _, err := m.Grad(&one, g); err != nil {
-			return nil, fmt.Errorf("per-example gradient of example %d: %w", k, err)
+	gs := make([][]float64, len(ms))
+	for k := range gs {
+		gs[k] = make([]float64, p)
+	}
+	err := eachExample(ctx, ms, ds, idx, w0, func(k, r int, grad func([]float64) error) error {
+		if err := grad(gs[k]); err != nil {
+			return err
 		}
 		row := out.RawRowView(r)
 		for i, u := range dirs {
-			row[i] = dot(u, g)
+			row[i] = dot(u, gs[k])
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	if len(dirs) == 0 {
 		return nil, nil
 	}
 	return out, nil
+}
+
+// checkInstances reports an empty example list, a missing model instance
+// or one whose size is not that of w0.
+func checkInstances(ms []models.Model, idx []int, w0 []float64) error {
+	if len(idx) == 0 {
+		return fmt.Errorf("no examples")
+	}
+	if len(ms) == 0 {
+		return fmt.Errorf("no model")
+	}
+	for k, m := range ms {
+		if m.NumParams() != len(w0) {
+			return fmt.Errorf("model instance %d has %d parameters, the point has %d", k, m.NumParams(), len(w0))
+		}
+	}
+	return nil
+}
+
+// eachExample sets every instance in ms to w0 and calls row(k, r, grad)
+// for every example idx[r], spread over the instances: grad(dst) writes
+// the gradient of that example by instance k into dst.
+func eachExample(ctx context.Context, ms []models.Model, ds data.Dataset, idx []int, w0 []float64, row func(k, r int, grad func(dst []float64) error) error) error {
+	ones := make([]data.Batch, len(ms))
+	for _, m := range ms {
+		m.SetParams(w0)
+	}
+	return forEachIndex(ctx, len(idx), len(ms), func(k, r int) error {
+		ds.Fill(&ones[k], idx[r:r+1])
+		return row(k, r, func(dst []float64) error {
+			if _, err := ms[k].Grad(&ones[k], dst); err != nil {
+				return fmt.Errorf("per-example gradient of example %d: %w", idx[r], err)
+			}
+			return nil
+		})
+	}, nil)
 }
 
 // NoiseFromProjections turns per-example projections (n x K, rows are

@@ -94,11 +94,16 @@ func ClassCode(class string) float64 {
 	return -1
 }
 
-// NewDenseSpectrum builds the dense Hessian of op (P products), its
-// eigenpairs, and the noise c along every eigenvector from the per-example
-// gradients of the examples idx of ds (a training set of ds.Len()
-// examples), then classifies every eigenvector for the window w.
-func NewDenseSpectrum(ctx context.Context, op Operator, m models.Model, ds data.Dataset, idx []int, w0 []float64, batch int, sampling data.Sampling, w Window, nullTol float64, progress func(stage string, done, total int)) (*DenseSpectrum, error) {
+// NewDenseSpectrum builds the dense Hessian (P products), its eigenpairs,
+// and the noise c along every eigenvector from the per-example gradients
+// at w0 of the examples idx of ds (a training set of ds.Len() examples),
+// then classifies every eigenvector for the window w.
+//
+// The work is split over goroutines, one per model instance: ops[k] is the
+// Hessian of the instance ms[k] (see DenseMatrixParallel and
+// PerExampleGradients), and a single op and model run sequentially. The
+// result does not depend on how many there are.
+func NewDenseSpectrum(ctx context.Context, ops []Operator, ms []models.Model, ds data.Dataset, idx []int, w0 []float64, batch int, sampling data.Sampling, w Window, nullTol float64, progress func(stage string, done, total int)) (*DenseSpectrum, error) {
 	if progress == nil {
 		progress = func(string, int, int) {}
 	}
@@ -108,11 +113,14 @@ func NewDenseSpectrum(ctx context.Context, op Operator, m models.Model, ds data.
 	if w.Threshold == 0 {
 		w.Threshold = DefaultFlatThreshold
 	}
-	p := op.Dim()
+	if len(ops) == 0 || len(ops) != len(ms) {
+		return nil, fmt.Errorf("dense spectrum: %d operators for %d model instances", len(ops), len(ms))
+	}
+	p := ops[0].Dim()
 	ds0 := &DenseSpectrum{Params: p, Window: w, Batch: batch, Sampling: string(sampling), Population: ds.Len(), NoiseExamples: len(idx), Seconds: map[string]float64{}}
 	clock := newStopwatch()
 
-	h, asym, err := DenseMatrix(op)
+	h, asym, err := DenseMatrixParallel(ctx, ops, func(cols int) { progress("dense hessian", cols, p) })
 	if err != nil {
 		return nil, fmt.Errorf("dense spectrum: %w", err)
 	}
@@ -136,7 +144,7 @@ func NewDenseSpectrum(ctx context.Context, op Operator, m models.Model, ds data.
 	ds0.Seconds["eigen"] = clock.lap()
 
 	progress("per-example gradients", 0, len(idx))
-	g, err := PerExampleGradients(ctx, m, ds, idx, w0)
+	g, err := PerExampleGradients(ctx, ms, ds, idx, w0)
 	if err != nil {
 		return nil, fmt.Errorf("dense spectrum: %w", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"runtime"
 	"time"
 
 	"gonum.org/v1/gonum/mat"
@@ -57,6 +58,47 @@ type SurveyOptions struct {
 	FDStep float64     // finite-difference displacement (default DefaultFDStep)
 	Seed   uint64      // seeds Lanczos, bulk directions, density, trace and noise batches
 	User   [][]float64 `json:"-"` // extra directions given by the user (normalised here)
+
+	// NewModel, if not nil, returns a new instance of the surveyed model
+	// (at any parameters: the survey sets w0), so that the dense Hessian's
+	// products and the per-example gradients can run on Workers
+	// goroutines, each with its own instance: a model is not safe for
+	// concurrent use. Every product and gradient is computed as on one
+	// instance, so the results do not depend on Workers.
+	NewModel func() (models.Model, error) `json:"-"`
+	// Workers is how many instances (the surveyed model and Workers-1
+	// from NewModel) share that work: 0 means DefaultWorkers(), 1 (or no
+	// NewModel) runs it on the surveyed model alone.
+	Workers int `json:"-"`
+}
+
+// DefaultWorkers is the default SurveyOptions.Workers: one per core the Go
+// scheduler uses, at most 4 (the models split big batches over the cores
+// themselves, so more instances only cost memory).
+func DefaultWorkers() int { return max(1, min(runtime.GOMAXPROCS(0), 4)) }
+
+// instances returns m and, with NewModel, up to Workers-1 new instances of
+// it.
+func (o SurveyOptions) instances(m models.Model) ([]models.Model, error) {
+	workers := o.Workers
+	if workers < 0 {
+		return nil, fmt.Errorf("%d workers: want at least 1 (0: DefaultWorkers)", workers)
+	}
+	if workers == 0 {
+		workers = DefaultWorkers()
+	}
+	ms := []models.Model{m}
+	for o.NewModel != nil && len(ms) < workers {
+		mk, err := o.NewModel()
+		if err != nil {
+			return nil, fmt.Errorf("model instance %d: %w", len(ms), err)
+		}
+		if mk.NumParams() != m.NumParams() {
+			return nil, fmt.Errorf("model instance %d has %d parameters, the surveyed model %d", len(ms), mk.NumParams(), m.NumParams())
+		}
+		ms = append(ms, mk)
+	}
+	return ms, nil
 }
 
 // WithDefaults returns o with every unset field at its documented default.
@@ -222,6 +264,10 @@ func RunSurvey(ctx context.Context, m models.Model, train data.Dataset, w0 []flo
 	if err != nil {
 		return nil, fmt.Errorf("survey: %w", err)
 	}
+	ms, err := o.instances(m)
+	if err != nil {
+		return nil, fmt.Errorf("survey: %w", err)
+	}
 	s := &Survey{Params: p, EvalExamples: n, Loss: h.Loss0, GradNorm: math.Sqrt(dot(h.Grad0, h.Grad0)),
 		FrozenPattern: h.FrozenPattern(), Settings: o, Stages: map[string]float64{}}
 	counter := &CountingOperator{Op: contextOperator{ctx, h}}
@@ -237,12 +283,20 @@ func RunSurvey(ctx context.Context, m models.Model, train data.Dataset, w0 []flo
 	}
 
 	if o.Dense {
-		stage = "dense hessian"
-		counter.OnApply = func(calls int) { progress(stage, calls, p) }
-		spec, err := NewDenseSpectrum(ctx, counter, m, train, idx, w0, o.BatchSize, o.Sampling, o.Window, o.NullTol, progress)
+		// One Hessian per instance, all on the evaluation batch at w0.
+		ops := []Operator{contextOperator{ctx, h}}
+		for k, mk := range ms[1:] {
+			hk, err := NewHessian(mk, &eval, w0, o.FDStep)
+			if err != nil {
+				return nil, fmt.Errorf("survey: model instance %d: %w", k+1, err)
+			}
+			ops = append(ops, contextOperator{ctx, hk})
+		}
+		spec, err := NewDenseSpectrum(ctx, ops, ms, train, idx, w0, o.BatchSize, o.Sampling, o.Window, o.NullTol, progress)
 		if err != nil {
 			return nil, fmt.Errorf("survey: %w", err)
 		}
+		counter.Calls += p
 		s.Dense = spec
 		s.Converged = true
 		for k, stg := range spec.Seconds {
@@ -343,7 +397,7 @@ func RunSurvey(ctx context.Context, m models.Model, train data.Dataset, w0 []flo
 	// c from per-example gradients: exact when the evaluation set is the
 	// whole training set, and with no minibatch sampling error otherwise.
 	progress("per-example noise", 0, n)
-	proj, err := ExampleProjections(ctx, m, train, idx, w0, s.Vectors)
+	proj, err := ExampleProjections(ctx, ms, train, idx, w0, s.Vectors)
 	if err != nil {
 		return nil, fmt.Errorf("survey: %w", err)
 	}

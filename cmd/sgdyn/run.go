@@ -230,6 +230,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		if err != nil {
 			return err
 		}
+		opts.NewModel = ref.NewProbeModel // more instances: the dense Hessian on every core
 		s, err := probe.RunSurvey(ctx, m, ref.Data.Train, ref.W, opts, surveyProgress(stderr))
 		if err != nil {
 			return surveyError(ctx, err)
