@@ -302,8 +302,12 @@ func TestClusterTemplates(t *testing.T) {
 		t.Errorf("%s: %v\n%s", sb, err, out)
 	}
 	body, _ := os.ReadFile(sb)
-	if !regexp.MustCompile(`--shard "\$index/\$count"`).Match(body) || !bytes.Contains(body, []byte("#SBATCH --signal=B:TERM")) {
-		t.Errorf("%s: does not pass --shard index/count or ask for SIGTERM before the limit", sb)
+	// The warning before the time limit is USR1: the script stops sgdyn
+	// (which checkpoints) and requeues its own task; --requeue covers
+	// requeues and preemption (scripts/slurm/test-local.sh runs both).
+	if !regexp.MustCompile(`--shard "\$index/\$count"`).Match(body) || !bytes.Contains(body, []byte("#SBATCH --signal=B:USR1@")) ||
+		!bytes.Contains(body, []byte("#SBATCH --requeue")) || !regexp.MustCompile(`trap .* USR1`).Match(body) {
+		t.Errorf("%s: does not pass --shard index/count, ask for USR1 before the limit with a trap that requeues, or allow requeues", sb)
 	}
 	kb, err := os.ReadFile(filepath.Join(root, "k8s", "ensemble-job.yaml"))
 	if err != nil {
