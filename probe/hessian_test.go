@@ -186,7 +186,7 @@ func TestMinibatchNoiseMatchesExact(t *testing.T) {
 	}
 	wantC, wantS2 := popVar(gs)/batch, popVar(cs)/batch
 
-	got, _, err := MinibatchNoise(context.Background(), m, ds, w, dirs, NoiseOptions{Batches: 800, BatchSize: batch, Sampling: data.WithReplacement, Seed: 9}, nil)
+	got, _, err := MinibatchNoise(context.Background(), []models.Model{m}, ds, w, dirs, NoiseOptions{Batches: 800, BatchSize: batch, Sampling: data.WithReplacement, Seed: 9}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -59,7 +59,10 @@ type NoiseSamples struct {
 // MinibatchNoise measures, for each unit direction in dirs, the variance
 // across M random minibatches of the gradient and of the curvature along
 // it, at the point w0, and returns the per-batch values as well. Each
-// minibatch costs one gradient plus two per direction.
+// minibatch costs one gradient plus two per direction. ms are independent
+// instances of one model (models are not safe for concurrent use); the
+// batches are spread over them, and every batch is computed exactly as on
+// one instance, so the results do not depend on len(ms).
 //
 // Every minibatch is a fresh sample, the first batch of its own sampler
 // stream, never a slice of a permutation shared with the other batches:
@@ -68,7 +71,7 @@ type NoiseSamples struct {
 //
 // progress, if not nil, is called after each minibatch. Cancelling ctx
 // stops it at the next product with ctx's error.
-func MinibatchNoise(ctx context.Context, m models.Model, ds data.Dataset, w0 []float64, dirs [][]float64, opts NoiseOptions, progress func(done, total int)) ([]DirectionNoise, *NoiseSamples, error) {
+func MinibatchNoise(ctx context.Context, ms []models.Model, ds data.Dataset, w0 []float64, dirs [][]float64, opts NoiseOptions, progress func(done, total int)) ([]DirectionNoise, *NoiseSamples, error) {
 	if opts.Batches == 0 {
 		opts.Batches = 32
 	}
@@ -84,7 +87,10 @@ func MinibatchNoise(ctx context.Context, m models.Model, ds data.Dataset, w0 []f
 	if opts.Level == 0 {
 		opts.Level = 0.95
 	}
-	p := m.NumParams()
+	if len(ms) == 0 {
+		return nil, nil, fmt.Errorf("noise: no model instance")
+	}
+	p := ms[0].NumParams()
 	for i, u := range dirs {
 		if len(u) != p {
 			return nil, nil, fmt.Errorf("noise: direction %d has %d entries, model has %d parameters", i, len(u), p)
@@ -92,41 +98,58 @@ func MinibatchNoise(ctx context.Context, m models.Model, ds data.Dataset, w0 []f
 	}
 	M, K := opts.Batches, len(dirs)
 	samples := &NoiseSamples{Batches: M, Directions: K, Grad: make([][]float64, M), Curv: make([][]float64, M)}
-	var batch data.Batch
-	idx := make([]int, opts.BatchSize)
-	hu := make([][]float64, K)
-	for i := range hu {
-		hu[i] = make([]float64, p)
+	// Per-instance buffers: the batch and the products H_B u_i.
+	type buffers struct {
+		batch data.Batch
+		idx   []int
+		hu    [][]float64
 	}
-	for j := range M {
+	bufs := make([]*buffers, len(ms))
+	for k := range bufs {
+		b := &buffers{idx: make([]int, opts.BatchSize), hu: make([][]float64, K)}
+		for i := range b.hu {
+			b.hu[i] = make([]float64, p)
+		}
+		bufs[k] = b
+	}
+	batchStats := func(k, j int) error {
+		b := bufs[k]
 		sampler, err := data.NewSampler(ds.Len(), opts.BatchSize, opts.Sampling, opts.Seed, opts.Stream+uint64(j))
 		if err != nil {
-			return nil, nil, fmt.Errorf("noise: %w", err)
+			return fmt.Errorf("noise: %w", err)
 		}
-		idx = sampler.Indices(0, idx)
-		ds.Fill(&batch, idx)
-		h, err := NewHessian(m, &batch, w0, opts.Step)
+		b.idx = sampler.Indices(0, b.idx)
+		ds.Fill(&b.batch, b.idx)
+		h, err := NewHessian(ms[k], &b.batch, w0, opts.Step)
 		if err != nil {
-			return nil, nil, fmt.Errorf("noise: minibatch %d: %w", j, err)
+			return fmt.Errorf("noise: minibatch %d: %w", j, err)
 		}
 		op := contextOperator{ctx, h}
 		g, a := make([]float64, K), make([]float64, K*K)
 		for i, u := range dirs {
 			g[i] = dot(u, h.Grad0)
-			if err := op.Apply(hu[i], u); err != nil {
-				return nil, nil, fmt.Errorf("noise: minibatch %d, direction %d: %w", j, i, err)
+			if err := op.Apply(b.hu[i], u); err != nil {
+				return fmt.Errorf("noise: minibatch %d, direction %d: %w", j, i, err)
 			}
 		}
 		for i := range K {
-			for k := i; k < K; k++ {
-				v := 0.5 * (dot(dirs[i], hu[k]) + dot(dirs[k], hu[i]))
-				a[i*K+k], a[k*K+i] = v, v
+			for l := i; l < K; l++ {
+				v := 0.5 * (dot(dirs[i], b.hu[l]) + dot(dirs[l], b.hu[i]))
+				a[i*K+l], a[l*K+i] = v, v
 			}
 		}
 		samples.Grad[j], samples.Curv[j] = g, a
-		if progress != nil {
-			progress(j+1, M)
-		}
+		return nil
+	}
+	var done func(int)
+	if progress != nil {
+		done = func(n int) { progress(n, M) }
+	}
+	if err := forEachIndex(ctx, M, len(ms), batchStats, done); err != nil {
+		return nil, nil, err
+	}
+	for _, m := range ms {
+		m.SetParams(w0)
 	}
 	out := make([]DirectionNoise, K)
 	boot := newBatchBootstrap(M, opts.Boot, opts.Seed)

@@ -182,7 +182,7 @@ func TestMinibatchNoiseUnbiased(t *testing.T) {
 	for range dirsN {
 		dirs = append(dirs, randomUnit(rng, m.NumParams()))
 	}
-	got, samples, err := MinibatchNoise(context.Background(), m, ds, w, dirs, NoiseOptions{Batches: 200, BatchSize: b, Sampling: data.WithoutReplacement, Seed: 5, Stream: 100}, nil)
+	got, samples, err := MinibatchNoise(context.Background(), []models.Model{m}, ds, w, dirs, NoiseOptions{Batches: 200, BatchSize: b, Sampling: data.WithoutReplacement, Seed: 5, Stream: 100}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -302,5 +302,49 @@ func TestSurveyLabelsUnconverged(t *testing.T) {
 		if !ev.Converged {
 			t.Errorf("automatic cap: pair %g still unconverged (residual %g), warnings %v", ev.Value, ev.Residual, s.Warnings)
 		}
+	}
+}
+
+// TestMinibatchNoiseInstances: spreading the noise batches over two model
+// instances gives the same numbers bit for bit.
+func TestMinibatchNoiseInstances(t *testing.T) {
+	m, ds, w := trainedMLP(t, 120)
+	m2, _ := newModel(t, models.Config{Kind: "mlp", MLP: models.MLPConfig{Hidden: []int{8}}}, models.Shape{Inputs: 6, Classes: 3})
+	rng := rand.New(rand.NewPCG(8, 1))
+	dirs := [][]float64{randomUnit(rng, m.NumParams()), randomUnit(rng, m.NumParams()), outputShift(m)}
+	opts := NoiseOptions{Batches: 9, BatchSize: 10, Sampling: data.WithoutReplacement, Seed: 4, Stream: 50}
+	one, s1, err := MinibatchNoise(context.Background(), []models.Model{m}, ds, w, dirs, opts, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := 0
+	two, s2, err := MinibatchNoise(context.Background(), []models.Model{m, m2}, ds, w, dirs, opts, func(done, total int) { calls++ })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if calls != opts.Batches {
+		t.Errorf("progress called %d times for %d batches", calls, opts.Batches)
+	}
+	for j := range opts.Batches {
+		for i := range s1.Grad[j] {
+			if s1.Grad[j][i] != s2.Grad[j][i] {
+				t.Fatalf("batch %d direction %d: gradient %v on one instance, %v on two", j, i, s1.Grad[j][i], s2.Grad[j][i])
+			}
+		}
+		for i := range s1.Curv[j] {
+			if s1.Curv[j][i] != s2.Curv[j][i] {
+				t.Fatalf("batch %d entry %d: curvature %v on one instance, %v on two", j, i, s1.Curv[j][i], s2.Curv[j][i])
+			}
+		}
+	}
+	for i := range one {
+		if one[i] != two[i] {
+			t.Errorf("direction %d: %+v on one instance, %+v on two", i, one[i], two[i])
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, _, err := MinibatchNoise(ctx, []models.Model{m, m2}, ds, w, dirs, opts, nil); err == nil {
+		t.Error("a cancelled context did not stop the noise measurement")
 	}
 }

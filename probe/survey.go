@@ -407,7 +407,7 @@ func RunSurvey(ctx context.Context, m models.Model, train data.Dataset, w0 []flo
 	}
 	s.CV = batchCovariance(proj, ex.Factor)
 	s.Stages["example noise"] = clock.lap()
-	noise, samples, err := MinibatchNoise(ctx, m, train, w0, s.Vectors, NoiseOptions{
+	noise, samples, err := MinibatchNoise(ctx, ms, train, w0, s.Vectors, NoiseOptions{
 		Batches: o.NoiseBatches, BatchSize: o.BatchSize, Sampling: o.Sampling,
 		Seed: o.Seed, Stream: NoiseStream, Step: o.FDStep,
 	}, func(done, total int) { progress("noise", done, total) })
