@@ -136,15 +136,7 @@ func addSubspace(r *Report, e *Ensemble, man *train.EnsembleManifest, scale floa
 	}
 	hv := sub(nz.hv, func(_, _ int, x float64) float64 { return x })
 	cov := sub(nz.cov, func(_, _ int, x float64) float64 { return scale * x })
-	// The curvature noise scales with the batch like the gradient noise:
-	// stretch every deviation A_m - H_V by sqrt(scale).
-	batches := make([]*mat.SymDense, len(nz.curv))
-	for m, a := range nz.curv {
-		batches[m] = sub(a, func(i, j int, x float64) float64 {
-			h := nz.hv.At(i, j)
-			return h + math.Sqrt(scale)*(x-h)
-		})
-	}
+	batches := scaledBatches(nz, keep, scale)
 	noise, err := analysis.SampledCurvatureNoise(batches, hv)
 	if err != nil {
 		r.Notes = append(r.Notes, fmt.Sprintf("ensemble %s: no subspace prediction: %v", man.Name, err))
@@ -172,18 +164,31 @@ func addSubspace(r *Report, e *Ensemble, man *train.EnsembleManifest, scale floa
 	if k < len(e.Directions) {
 		r.Notes = append(r.Notes, fmt.Sprintf("ensemble %s: the subspace recursion runs over the %d probed directions that are neither null nor of negative curvature (the linearised theory of a negative direction grows without bound)", man.Name, k))
 	}
-	batches = make([]*mat.SymDense, len(nz.curv))
+	all := make([]int, nz.k)
+	for i := range all {
+		all[i] = i
+	}
+	addCoupled(r, e, man, scaledBatches(nz, all, scale))
+	countHits(r, e)
+}
+
+// scaledBatches returns the survey's per-batch V^T H_B V restricted to the
+// directions keep, with every deviation A_m - H_V stretched by sqrt(scale):
+// the curvature noise scales with the batch like the gradient noise.
+func scaledBatches(nz *surveyNoiseArrays, keep []int, scale float64) []*mat.SymDense {
+	k := len(keep)
+	out := make([]*mat.SymDense, len(nz.curv))
 	for m, a := range nz.curv {
-		batches[m] = mat.NewSymDense(nz.k, nil)
-		for i := range nz.k {
-			for j := i; j < nz.k; j++ {
-				h := nz.hv.At(i, j)
-				batches[m].SetSym(i, j, h+math.Sqrt(scale)*(a.At(i, j)-h))
+		b := mat.NewSymDense(k, nil)
+		for i, ii := range keep {
+			for j := i; j < k; j++ {
+				h := nz.hv.At(ii, keep[j])
+				b.SetSym(i, j, h+math.Sqrt(scale)*(a.At(ii, keep[j])-h))
 			}
 		}
+		out[m] = b
 	}
-	addCoupled(r, e, man, batches)
-	countHits(r, e)
+	return out
 }
 
 // interpolated is the piecewise-linear curve through (xs, ys), held

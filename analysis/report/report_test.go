@@ -65,6 +65,7 @@ func linregRun(t *testing.T) string {
 		*probe.Survey
 		Checkpoint string `json:"checkpoint"`
 	}{s, ref.Checkpoint})
+	writeNoiseNPZ(t, filepath.Join(dir, "noise.npz"), s)
 	var src []string
 	for _, d := range s.Directions {
 		src = append(src, d.Source)
@@ -94,6 +95,25 @@ func linregRun(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return run
+}
+
+// writeNoiseNPZ saves the survey's subspace inputs as sgdyn hessian does.
+func writeNoiseNPZ(t *testing.T, path string, s *probe.Survey) {
+	t.Helper()
+	k := len(s.Vectors)
+	var hv, cov, g, c []float64
+	for i := range k {
+		hv = append(hv, s.HV[i]...)
+		cov = append(cov, s.CV[i]...)
+	}
+	for m := range s.Noise.Batches {
+		g = append(g, s.Noise.Grad[m]...)
+		c = append(c, s.Noise.Curv[m]...)
+	}
+	if err := npy.WriteNPZ(path, []npy.Array{{Name: "hv", Shape: []int{k, k}, F64: hv}, {Name: "cov", Shape: []int{k, k}, F64: cov},
+		{Name: "grad", Shape: []int{s.Noise.Batches, k}, F64: g}, {Name: "curv", Shape: []int{s.Noise.Batches, k, k}, F64: c}}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestReportLinReg(t *testing.T) {
@@ -144,6 +164,21 @@ func TestReportLinReg(t *testing.T) {
 			if d.Class != "confined" {
 				t.Errorf("top-0 classified %s, want confined", d.Class)
 			}
+		}
+		// The subspace recursion (every coupling among the probed
+		// directions; exact for linear regression up to the sampled
+		// batch statistics) predicts each non-null direction, inside the
+		// measured interval like the discrete theory.
+		if d.Class == "null" {
+			if d.PredSubspace != nil {
+				t.Errorf("%s: subspace prediction %g for a null", d.Source, *d.PredSubspace)
+			}
+			continue
+		}
+		if d.PredSubspace == nil {
+			t.Errorf("%s: no subspace prediction", d.Source)
+		} else if sub, lo, hi := *d.PredSubspace, *d.VarFinalCI[0], *d.VarFinalCI[1]; sub < lo || sub > hi {
+			t.Errorf("%s: subspace prediction %.4g outside the measured interval [%.4g, %.4g] (discrete %.4g)", d.Source, sub, lo, hi, *d.PredDiscrete)
 		}
 	}
 	if sum.Classes["null"] != 1 || sum.Classes["confined"] < 2 {

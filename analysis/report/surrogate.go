@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"html"
 	"html/template"
-	"image/color"
 	"math"
 	"strings"
 
@@ -205,7 +204,6 @@ func surrogateFigure(gi int, g *SurrogateGroup, k int, dir string, fd *figureDat
 	}
 	p.Legend.Top, p.Legend.Left = true, true
 	p.Add(plotter.NewGrid())
-	_ = color.Black
 	cap := "Measured ensemble variance with bootstrap bands: SGD (solid) and the Gaussian surrogates from the same reference (dashed). langevin: full-batch drift plus Gaussian noise with the measured minibatch covariance, low rank (it lives in the span of real gradient noise); langevin-diag: per-parameter independent noise, the paper's variant, which also drives exact symmetry directions that SGD never moves in."
 	f := &Figure{Name: name, Title: fmt.Sprintf("%s: SGD vs surrogates", src), Caption: cap}
 	return f, save(p, dir, name)
