@@ -92,7 +92,7 @@ expsum_done:
 	VADDPS X1, X0, X0
 	VHADDPS X0, X0, X0
 	VHADDPS X0, X0, X0
-	MOVSS X0, ret+32(FP)
+	VMOVSS X0, ret+32(FP)
 	VZEROUPPER
 	RET
 
@@ -341,7 +341,7 @@ TEXT ·causalShiftAVX2(SB), NOSPLIT, $0-40
 causal_row:
 	TESTQ R9, R9
 	JZ causal_done
-	MOVQ R10, X4
+	VMOVQ R10, X4
 	VPBROADCASTD X4, Y4      // the row's index i in its matrix
 	MOVQ SI, R11
 	MOVQ BX, CX
@@ -608,7 +608,7 @@ TEXT ·causalGradAVX2(SB), NOSPLIT, $0-60
 cgrad_row:
 	CMPQ R10, BX
 	JGE cgrad_done
-	MOVQ R10, X4
+	VMOVQ R10, X4
 	VPBROADCASTD X4, Y4
 	MOVQ SI, R11
 	MOVQ DI, R12
@@ -681,7 +681,7 @@ TEXT ·causalNormAVX2(SB), NOSPLIT, $0-40
 cnorm_row:
 	TESTQ R9, R9
 	JZ cnorm_done
-	MOVQ R10, X4
+	VMOVQ R10, X4
 	VPBROADCASTD X4, Y4
 	MOVQ SI, R11
 	MOVQ BX, CX

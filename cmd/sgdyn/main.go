@@ -31,6 +31,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"syscall"
@@ -82,7 +83,29 @@ func main() {
 		<-ctx.Done()
 		stop()
 	}()
-	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(profiled(os.Getenv("SGDYN_CPUPROFILE"), func() int {
+		return run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	}))
+}
+
+// profiled runs f, writing a CPU profile of it to file when file is not
+// empty: SGDYN_CPUPROFILE=cpu.pprof sgdyn ... then go tool pprof cpu.pprof.
+func profiled(file string, f func() int) int {
+	if file == "" {
+		return f()
+	}
+	out, err := os.Create(file)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "sgdyn: SGDYN_CPUPROFILE: %v\n", err)
+		return exitFailure
+	}
+	defer out.Close()
+	if err := pprof.StartCPUProfile(out); err != nil {
+		fmt.Fprintf(os.Stderr, "sgdyn: SGDYN_CPUPROFILE: %v\n", err)
+		return exitFailure
+	}
+	defer pprof.StopCPUProfile()
+	return f()
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
