@@ -24,3 +24,19 @@ func rowShiftAVX2(x []float32, m, k int) { panic("unreachable") }
 func causalGradAVX2(p, dp []float32, t int, scale float32) { panic("unreachable") }
 
 func causalNormAVX2(s []float32, rows, t int) { panic("unreachable") }
+
+func expSum64AVX2(x []float64, shift float64) float64 { panic("unreachable") }
+
+func geluErf64AVX2(x, y, dd []float64) { panic("unreachable") }
+
+func rowShift64AVX2(x []float64, m, k int) { panic("unreachable") }
+
+func causalShift64AVX2(s []float64, rows, t int) { panic("unreachable") }
+
+func layerNorm8x64AVX2(x, gain, bias, xhat, rstd, y []float64, m int) { panic("unreachable") }
+
+func layerNormRows8x64AVX2(dy, gain, xhat, rstd, dx []float64, m int) { panic("unreachable") }
+
+func causalNorm64AVX2(s []float64, rows, t int) { panic("unreachable") }
+
+func causalGrad64AVX2(p, dp []float64, t int, scale float64) { panic("unreachable") }

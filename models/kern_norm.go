@@ -15,6 +15,11 @@ func layerNormForward[T float](x []T, m, d int, gain, bias, xhat, rstd, y []T) {
 				any(xhat).([]float32)[:m*8], any(rstd).([]float32)[:m], any(y).([]float32)[:m*8], m)
 			return
 		}
+		if x64, ok := any(x).([]float64); ok && haveAVX2 {
+			layerNorm8x64AVX2(x64[:m*8], any(gain).([]float64)[:8], any(bias).([]float64)[:8],
+				any(xhat).([]float64)[:m*8], any(rstd).([]float64)[:m], any(y).([]float64)[:m*8], m)
+			return
+		}
 		layerNormForward8(x, m, gain, bias, xhat, rstd, y)
 		return
 	}
@@ -55,6 +60,9 @@ func layerNormBackward[T float](dy []T, m, d int, gain, xhat, rstd, dgain, dbias
 	if dy32, ok := any(dy).([]float32); ok && haveAVX2 && d == 8 {
 		layerNormRows8AVX2(dy32[:m*8], any(gain).([]float32), any(xhat).([]float32)[:m*8],
 			any(rstd).([]float32)[:m], any(dx).([]float32)[:m*8], m)
+	} else if dy64, ok := any(dy).([]float64); ok && haveAVX2 && d == 8 {
+		layerNormRows8x64AVX2(dy64[:m*8], any(gain).([]float64), any(xhat).([]float64)[:m*8],
+			any(rstd).([]float64)[:m], any(dx).([]float64)[:m*8], m)
 	} else if d == 8 {
 		layerNormRows8(dy, m, gain, xhat, rstd, dx)
 	} else {

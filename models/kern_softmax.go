@@ -12,10 +12,22 @@ import "math"
 // of their time in the vector kernel's call and scalar tail.
 func softmaxCrossEntropy[T float](logits []T, m, k int, labels []int, scale T, grad bool, correct *int) float64 {
 	var loss float64
-	if l32, ok := any(logits).([]float32); ok && haveAVX2 && k >= 8 {
+	shifted := false
+	if haveAVX2 {
 		// Each row less its max in AVX2; the max's entries are then the
 		// zeros, the argmax the first of them.
-		rowShiftAVX2(l32[:m*k], m, k)
+		switch l := any(logits).(type) {
+		case []float32:
+			if shifted = k >= 8; shifted {
+				rowShiftAVX2(l[:m*k], m, k)
+			}
+		case []float64:
+			if shifted = k >= 4; shifted {
+				rowShift64AVX2(l[:m*k], m, k)
+			}
+		}
+	}
+	if shifted {
 		for i := 0; i < m; i++ {
 			row := logits[i*k : (i+1)*k]
 			y := labels[i]
@@ -91,6 +103,12 @@ func causalSoftmax[T float](s []T, t int) {
 		causalNormAVX2(s32, len(s)/t, t)
 		return
 	}
+	if s64, ok := any(s).([]float64); ok && haveAVX2 && t%4 == 0 && t > 0 {
+		causalShift64AVX2(s64, len(s)/t, t)
+		exps(s, 0)
+		causalNorm64AVX2(s64, len(s)/t, t)
+		return
+	}
 	causalShift(s, t, ninf)
 	exps(s, 0)
 	for r := 0; r < len(s)/t; r++ {
@@ -128,6 +146,10 @@ func causalSoftmaxGrad[T float](p, dp []T, t int, scale T) {
 	if p32, ok := any(p).([]float32); ok && haveAVX2 && t%8 == 0 && t > 0 {
 		// p's masked entries are 0 (causalSoftmax), as the kernel needs.
 		causalGradAVX2(p32[:t*t], any(dp).([]float32)[:t*t], t, float32(scale))
+		return
+	}
+	if p64, ok := any(p).([]float64); ok && haveAVX2 && t%4 == 0 && t > 0 {
+		causalGrad64AVX2(p64[:t*t], any(dp).([]float64)[:t*t], t, float64(scale))
 		return
 	}
 	for i := 0; i < t; i++ {

@@ -1,14 +1,20 @@
 // Package models defines the networks sgdyn trains — a CIFAR-10 CNN, a causal
 // character transformer, an MLP and linear regression — behind one
-// flat-parameter interface. Each network exists as hand-written forward and
-// backward kernels ("fused", the default, see fused.go) and as a plain
-// Gorgonia graph ("plain", the reference the kernels are tested against);
-// the CNN and the transformer also as Gorgonia graphs whose slow stages are
-// custom Gorgonia ops over the same kernels ("ops", see ops.go).
+// flat-parameter interface. The CNN and the transformer run by default as
+// Gorgonia graphs whose stages are custom Gorgonia ops over hand-written
+// kernels ("ops", see ops.go); every network also exists as those kernels
+// alone ("fused", see fused.go: the default of the MLP and linear
+// regression, and what the curvature probes use, since it holds the CNN's
+// ReLU and max-pool pattern fixed) and as a plain Gorgonia graph ("plain",
+// the reference the others are tested against).
 //
 // Probes and ensembles see a model only as a point w in R^P: they read and
 // write the parameters as one []float64 and ask for the gradient of the mean
 // loss over any batch. How the model is built in Gorgonia stays in here.
+//
+// A network of one's own, written as a Gorgonia graph, becomes a Model
+// through FromGraph (see GraphNet and Graph): its ReLU and max-pool ops
+// record their pattern, so it is Piecewise like the built-in CNN.
 package models
 
 import (
@@ -60,22 +66,26 @@ type TensorInfo struct {
 // Config selects and sizes a model. Dimensions that the data determine
 // (input size, classes, vocabulary) come from Shape instead.
 type Config struct {
-	Kind        string            `yaml:"kind" json:"kind"`   // cnn, transformer, mlp, linreg
-	DType       string            `yaml:"dtype" json:"dtype"` // float32 (default) or float64
+	Kind        string            `yaml:"kind" json:"kind"`                     // cnn, transformer, mlp, linreg or custom
+	Name        string            `yaml:"name,omitempty" json:"name,omitempty"` // kind custom: which one (KindCustom)
+	DType       string            `yaml:"dtype" json:"dtype"`                   // float32 (default) or float64
 	CNN         CNNConfig         `yaml:"cnn,omitempty" json:"cnn,omitzero"`
 	Transformer TransformerConfig `yaml:"transformer,omitempty" json:"transformer,omitzero"`
 	MLP         MLPConfig         `yaml:"mlp,omitempty" json:"mlp,omitzero"`
 	// Chunk is the largest number of examples run through the graph at
 	// once; bigger batches are split so memory stays bounded. 0 means 256.
 	Chunk int `yaml:"chunk" json:"chunk"`
-	// Impl selects how the network is computed: "fused" (the default)
-	// runs hand-written forward and backward kernels that reuse their
-	// buffers and use every core; "plain" runs the straightforward Gorgonia
-	// graph, kept as the reference the fused kernels are tested against;
-	// "ops" (cnn and transformer) runs a Gorgonia graph whose slow stages
-	// (conv stages; LayerNorm, attention, GELU; dense layers) are custom
-	// ops over the fused kernels (see ops.go). All compute the same
-	// function of the same parameters.
+	// Impl selects how the network is computed. "ops" (cnn and
+	// transformer; the CNN's default) runs a Gorgonia graph, differentiated
+	// by Gorgonia, whose stages (a conv stage, a transformer block, the
+	// transformer's head; dense layers) are custom ops over the fused
+	// kernels (see ops.go); "fused" (the default of the other kinds, and
+	// what the curvature probes use, since it holds the CNN's ReLU and
+	// max-pool pattern fixed) runs hand-written forward and backward
+	// kernels that reuse their buffers and use every core; "plain" runs
+	// the straightforward Gorgonia graph, kept as the reference the others
+	// are tested against. All compute the same function of the same
+	// parameters.
 	Impl string `yaml:"impl,omitempty" json:"impl,omitempty"`
 }
 
@@ -148,8 +158,8 @@ func (c Config) WithDefaults() Config {
 	if c.Chunk == 0 {
 		c.Chunk = 256
 	}
-	if c.Impl == "" {
-		c.Impl = "fused"
+	if c.Impl == "" && c.Kind != KindCustom {
+		c.Impl = defaultImpl(c.Kind)
 	}
 	cnn, tr, mlp := c.CNN, c.Transformer, c.MLP
 	c.CNN, c.Transformer, c.MLP = CNNConfig{}, TransformerConfig{}, MLPConfig{}
@@ -207,10 +217,15 @@ func (c Config) WithDefaults() Config {
 func (c Config) Validate() error {
 	switch c.Kind {
 	case "cnn", "transformer", "mlp", "linreg":
+	case KindCustom:
+		return c.validateCustom()
 	case "":
 		return fmt.Errorf("model kind not set (want cnn, transformer, mlp or linreg)")
 	default:
 		return fmt.Errorf("unknown model kind %q (want cnn, transformer, mlp or linreg)", c.Kind)
+	}
+	if c.Name != "" {
+		return fmt.Errorf("model name %q is for kind custom, not %s", c.Name, c.Kind)
 	}
 	if c.DType != "float32" && c.DType != "float64" {
 		return fmt.Errorf("model dtype %q: want float32 or float64", c.DType)
@@ -271,6 +286,9 @@ func New(c Config, s Shape, seed uint64) (Model, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
+	if c.Kind == KindCustom {
+		return nil, fmt.Errorf("model %q is a custom model (kind custom): only the Go program that defines it can build it", c.Name)
+	}
 	var a arch
 	var err error
 	switch c.Kind {
@@ -314,6 +332,28 @@ func newFused[T float](a arch, chunk int, seed uint64) Model {
 		panic(fmt.Sprintf("models: no fused implementation of %T", a)) // a bug: every arch has one
 	}
 	return newFusedModel(net, a.params(), chunk, seed)
+}
+
+// KindCustom is the model kind of a network that a Go program builds
+// itself rather than from the config (train.ModelFunc); New refuses it.
+// Config.Name says which network it is: the run records it, so that a run
+// of one network is never continued with another.
+const KindCustom = "custom"
+
+// validateCustom checks the settings a custom model records: its name and
+// dtype, and the chunk its constructor receives.
+func (c Config) validateCustom() error {
+	switch {
+	case c.Name == "":
+		return fmt.Errorf("model kind custom needs a name (model: {kind: custom, name: NAME})")
+	case c.DType != "float32" && c.DType != "float64":
+		return fmt.Errorf("model dtype %q: want float32 or float64", c.DType)
+	case c.Impl != "":
+		return fmt.Errorf("model impl %q: a custom model is computed by its own constructor; leave impl out", c.Impl)
+	case c.Chunk < 1:
+		return fmt.Errorf("model chunk %d: must be positive", c.Chunk)
+	}
+	return nil
 }
 
 func ptr[V any](v V) *V { return &v }

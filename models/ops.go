@@ -3,6 +3,7 @@ package models
 import (
 	"fmt"
 	"sync"
+	"unsafe"
 
 	"github.com/chewxy/hm"
 	G "gorgonia.org/gorgonia"
@@ -17,6 +18,15 @@ import (
 // so they are allocated once per compiled graph rather than once per step,
 // and its gradient ops, made in SymDiff, read what the forward op
 // remembered (e.g. each max-pool's winner) instead of recomputing it.
+//
+// The ops are coarse, one per stage of the network (a conv stage, a whole
+// transformer block, the transformer's head), and each stage's gradient
+// is one gradient op for all its operands plus a pick per further operand
+// (gradStage, ops_stage.go): every op is a machine instruction and, split
+// across goroutines, a start and join of goroutines, which at one op per
+// layer cost the transformer 1.7-2.3x the fused step. The finer ops
+// (layerNormOp, attnOp, geluOp, splitDenseOp) remain, tested, as building
+// blocks for other graphs.
 //
 // Gorgonia calls an op's Do with the values of its children and stores
 // whatever Do returns in a register of the machine. An op that returns a
@@ -54,10 +64,10 @@ func opsData[T float](v G.Value, want int, what string) ([]T, error) {
 	if t.RequiresIterator() {
 		return nil, fmt.Errorf("%s: want a contiguous tensor, got a strided view of shape %v", what, t.Shape())
 	}
-	d, ok := t.Data().([]T)
-	if !ok {
-		return nil, fmt.Errorf("%s: want %T elements, got %T", what, d, t.Data())
+	if t.Dtype() != opsDtype[T]() {
+		return nil, fmt.Errorf("%s: want %v elements, got %v", what, opsDtype[T](), t.Dtype())
 	}
+	d := opsSlice[T](t)
 	if len(d) != want {
 		return nil, fmt.Errorf("%s: want %d elements, got %d (shape %v)", what, want, len(d), t.Shape())
 	}
@@ -86,7 +96,22 @@ func opsOutput[T float](t *tensor.Dense, shape tensor.Shape) ([]T, error) {
 			return nil, fmt.Errorf("restoring output shape %v: %w", shape, err)
 		}
 	}
-	return t.Data().([]T), nil
+	return opsSlice[T](t), nil
+}
+
+// opsSlice is t's data as []T, which t's dtype must be. Unlike t.Data(),
+// which builds the slice by reflection and boxes it, it does not allocate:
+// ops call it for every operand on every step.
+func opsSlice[T float](t *tensor.Dense) []T {
+	if t.IsScalar() || t.DataSize() == 0 {
+		return nil
+	}
+	if opsDtype[T]() == tensor.Float32 {
+		d := t.Float32s()
+		return unsafe.Slice((*T)(unsafe.Pointer(unsafe.SliceData(d))), len(d))
+	}
+	d := t.Float64s()
+	return unsafe.Slice((*T)(unsafe.Pointer(unsafe.SliceData(d))), len(d))
 }
 
 // opsWorkers is how many goroutines an op splits n examples across, given
@@ -119,4 +144,18 @@ func opsParallel(n, parts int, fn func(part, lo, hi int)) {
 	}
 	fn(0, 0, min(per, n))
 	wg.Wait()
+}
+
+// defaultImpl is the implementation a model of kind runs when its config
+// leaves Impl unset: the custom-op Gorgonia graph for the CNN and the
+// transformer, whose steps it runs within 1.15x of the fused kernels' at
+// their default sizes (BENCHMARKS.md); the fused kernels for the rest.
+// Gorgonia's machine costs each step a fixed ~0.3 ms, which at the paper's
+// 960-parameter transformer is 1.5-1.8x the fused step, so the configs of
+// tiny transformers (quick, paper-exp2-nanogpt) ask for impl fused.
+func defaultImpl(kind string) string {
+	if kind == "cnn" || kind == "transformer" {
+		return "ops"
+	}
+	return "fused"
 }

@@ -6,10 +6,14 @@ import (
 	"github.com/sgdyn/sgdyn/data"
 )
 
-// The default CNN step (batch 128, float32, 3x32x32, 10 classes) in the
-// other two implementations, to set beside BenchmarkCNNStep (fused):
+// The default CNN step (batch 128, float32, 3x32x32, 10 classes) in each
+// implementation; BenchmarkCNNStep runs the default, ops:
 //
 //	go test ./models -run '^$' -bench CNNStep -benchtime 20x -count 3
+
+func BenchmarkCNNStepFused(b *testing.B) {
+	benchmarkStep(b, Config{Kind: "cnn", Impl: "fused"}, Shape{Image: []int{3, 32, 32}, Classes: 10}, benchBatch(128, 3072, 10, 0))
+}
 
 func BenchmarkCNNStepOps(b *testing.B) {
 	benchmarkStep(b, Config{Kind: "cnn", Impl: "ops"}, Shape{Image: []int{3, 32, 32}, Classes: 10}, benchBatch(128, 3072, 10, 0))

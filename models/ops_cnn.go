@@ -8,7 +8,9 @@ import (
 	"gorgonia.org/tensor"
 )
 
-// opsCNN is the cnn architecture with each conv stage one convPoolOp. Its
+// opsCNN is the cnn architecture with each conv stage one convPoolOp (and
+// one gradient op computing the stage's input, weight and bias gradients
+// in one pass), each dense layer one denseOp and the loss one xentOp. Its
 // parameters, their layout and initialisation are cnn's (params and
 // classifier are promoted), so it computes the same function as the plain
 // graph and the fused kernels.
@@ -37,11 +39,19 @@ func (c opsCNN) build(b *builder, n int) (out, loss *G.Node, err error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("out: %w", err)
 	}
-	// The loss stays Gorgonia's own composition: on (n, classes) it is
-	// under 1% of a step's time in the profile, too little for an op.
+	// The loss is the transformer's xentOp: on (n, classes) Gorgonia's
+	// own composition is under 1% of a step's time, but its softmax and
+	// softmax gradient allocate ~30 KB per step, most of what remained.
 	y := b.input(fromLabels, "labels", tensor.Shape{n, c.classes}, c.classes)
-	loss, err = b.crossEntropy(logits, y, n)
-	return logits, loss, err
+	if b.dtype == tensor.Float32 {
+		loss, err = G.ApplyOp(xentOp[float32]{newXentStage[float32]("loss", n, c.classes)}, logits, y)
+	} else {
+		loss, err = G.ApplyOp(xentOp[float64]{newXentStage[float64]("loss", n, c.classes)}, logits, y)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("loss: %w", err)
+	}
+	return logits, loss, nil
 }
 
 // newConvPoolOp returns the forward op of a conv stage in the graph's

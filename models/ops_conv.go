@@ -116,16 +116,22 @@ func (s *convPool[T]) forward(x, w, b, out []T) {
 	})
 }
 
-// weightGrad sets dw (cout, cin*9) to the sum over images of dy col^T,
-// where dy is the gradient of the convolution output the pattern routes
-// dout to. Each goroutine accumulates its images transposed, (cin*9,
+// backwardPass sets dw, db and (needDX) dx from the gradient dout of the
+// pooled output, image by image in one pass: the pattern routes dout to
+// the convolution output once, and each image's patch matrix, rebuilt from
+// x, serves the weight gradient and then, as scratch, the input gradient.
+// Each goroutine accumulates its images' weight gradient transposed, (cin*9,
 // cout), so that the product reads both operands in plain layout.
-func (s *convPool[T]) weightGrad(x, dout, dw []T) {
+func (s *convPool[T]) backwardPass(x, w, dout, dx, dw, db []T) {
 	hw, k, insz, outsz := s.h*s.w, s.cin*9, s.cin*s.h*s.w, s.outSize()
+	if s.needDX {
+		transposeGeneric(s.wT, w, s.cout, k)
+	}
 	// Cleared here, not by each goroutine: opsParallel may leave a part
-	// without images, whose sum must still be zero.
+	// without images, whose sums must still be zero.
 	for _, sc := range s.scratch {
 		clear(sc.dwT)
+		clear(sc.db)
 	}
 	opsParallel(s.n, len(s.scratch), func(part, lo, hi int) {
 		sc := s.scratch[part]
@@ -133,48 +139,21 @@ func (s *convPool[T]) weightGrad(x, dout, dw []T) {
 			biasReLUPool2Grad(s.arg[i*outsz:(i+1)*outsz], dout[i*outsz:(i+1)*outsz], s.cout, s.h, s.w, sc.y, sc.yT, sc.db)
 			im2col3x3(x[i*insz:(i+1)*insz], s.cin, s.h, s.w, sc.col)
 			gemm.Gemm(false, false, k, s.cout, hw, 1, sc.col, hw, sc.yT, s.cout, 1, sc.dwT, s.cout)
+			if dx != nil {
+				gemm.Gemm(false, false, k, hw, s.cout, 1, s.wT, s.cout, sc.y, hw, 0, sc.col, hw)
+				col2im3x3(sc.col, s.cin, s.h, s.w, dx[i*insz:(i+1)*insz])
+			}
 		}
 	})
 	clear(dw)
+	clear(db)
 	for _, sc := range s.scratch {
 		for r := 0; r < k; r++ {
 			for c, v := range sc.dwT[r*s.cout : (r+1)*s.cout] {
 				dw[c*k+r] += v
 			}
 		}
-	}
-}
-
-// inputGrad sets dx, image by image, to col2im(W^T dy).
-func (s *convPool[T]) inputGrad(w, dout, dx []T) {
-	hw, k, insz, outsz := s.h*s.w, s.cin*9, s.cin*s.h*s.w, s.outSize()
-	transposeGeneric(s.wT, w, s.cout, k)
-	opsParallel(s.n, len(s.scratch), func(part, lo, hi int) {
-		sc := s.scratch[part]
-		for i := lo; i < hi; i++ {
-			biasReLUPool2Grad(s.arg[i*outsz:(i+1)*outsz], dout[i*outsz:(i+1)*outsz], s.cout, s.h, s.w, sc.y, sc.yT, sc.db)
-			gemm.Gemm(false, false, k, hw, s.cout, 1, s.wT, s.cout, sc.y, hw, 0, sc.col, hw)
-			col2im3x3(sc.col, s.cin, s.h, s.w, dx[i*insz:(i+1)*insz])
-		}
-	})
-}
-
-// biasGrad sets db to the sum of dout over the pools whose ReLU passed:
-// each such pool routes its gradient to one input, which carries the bias.
-func (s *convPool[T]) biasGrad(dout, db []T) {
-	clear(db)
-	per := s.outSize() / s.cout
-	for i := 0; i < s.n; i++ {
-		for c := range s.cout {
-			o := (i*s.cout + c) * per
-			var sum T
-			// Branch-free, as in biasReLUPool2: which ReLUs pass is
-			// unpredictable.
-			for j, a := range s.arg[o : o+per] {
-				sum += dout[o+j] * T(b2u(a&poolActiveBit != 0))
-			}
-			db[c] += sum
-		}
+		addTo(db, sc.db)
 	}
 }
 
@@ -237,106 +216,53 @@ func (op convPoolOp[T]) String() string {
 
 // DiffWRT: the weight and bias always; the input only when it is an
 // activation, since the gradient of the data is never used.
-func (op convPoolOp[T]) DiffWRT(int) []bool { return []bool{op.s.needDX, true, true} }
+func (op convPoolOp[T]) DiffWRT(int) []bool { return op.s.wrt() }
 
 func (op convPoolOp[T]) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
-	if len(inputs) != 3 {
-		return nil, fmt.Errorf("%v: want 3 inputs, got %d", op, len(inputs))
-	}
 	op.s.allocGrad()
-	grads := make(G.Nodes, 3)
-	for wrt, need := range op.DiffWRT(3) {
-		if !need {
-			continue
-		}
-		g, err := G.ApplyOp(convPoolGradOp[T]{op.s, wrt}, inputs[0], inputs[1], grad)
-		if err != nil {
-			return nil, fmt.Errorf("%v gradient %d: %w", op, wrt, err)
-		}
-		grads[wrt] = g
-	}
-	return grads, nil
+	return gradSymDiff(op.s, inputs, output, grad)
 }
 
-// convPoolGradOp is the gradient of a stage with respect to its operand
-// wrt (0 input, 1 weight, 2 bias), given the input, the weight and the
-// gradient of the pooled output. It routes that gradient through the
-// pattern the forward op recorded, so it must run after the forward op of
-// the same step, which Gorgonia ensures: the output gradient depends on
-// the output.
-type convPoolGradOp[T float] struct {
-	s   *convPool[T]
-	wrt int
+// The stage's gradStage methods: one gradOp computes dx, dw and db.
+
+func (s *convPool[T]) forwardOp() G.Op { return convPoolOp[T]{s} }
+
+func (s *convPool[T]) operandShapes() []tensor.Shape {
+	return []tensor.Shape{s.inShape(), s.weightShape(), s.biasShape()}
 }
 
-func (op convPoolGradOp[T]) Arity() int { return 3 }
+func (s *convPool[T]) wrt() []bool { return []bool{s.needDX, true, true} }
 
-func (op convPoolGradOp[T]) shape() tensor.Shape {
-	return []tensor.Shape{op.s.inShape(), op.s.weightShape(), op.s.biasShape()}[op.wrt]
-}
-
-func (op convPoolGradOp[T]) Type() hm.Type {
-	return hm.NewFnType(opsType(4), opsType(4), opsType(len(op.s.outShape())), opsType(len(op.shape())))
-}
-
-func (op convPoolGradOp[T]) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
-	s := op.s
-	if err := opsCheckShapes(op, in, s.inShape(), s.weightShape(), s.outShape()); err != nil {
-		return nil, err
-	}
-	return op.shape(), nil
-}
-
-func (op convPoolGradOp[T]) Do(vals ...G.Value) (G.Value, error) {
-	s := op.s
-	if len(vals) != 3 {
-		return nil, fmt.Errorf("%v: want 3 inputs, got %d", op, len(vals))
-	}
-	dout, err := opsData[T](vals[2], s.n*s.outSize(), s.name+" output gradient")
+func (s *convPool[T]) backward(vals []G.Value) error {
+	x, err := opsData[T](vals[0], s.inShape().TotalSize(), s.name+" input")
 	if err != nil {
-		return nil, err
+		return err
 	}
-	switch op.wrt {
-	case 0:
-		w, err := opsData[T](vals[1], s.weightShape().TotalSize(), s.name+" weight")
-		if err != nil {
-			return nil, err
-		}
-		dx, err := opsOutput[T](s.dx, s.inShape())
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", s.name, err)
-		}
-		s.inputGrad(w, dout, dx)
-		return s.dx, nil
-	case 1:
-		x, err := opsData[T](vals[0], s.inShape().TotalSize(), s.name+" input")
-		if err != nil {
-			return nil, err
-		}
-		dw, err := opsOutput[T](s.dw, s.weightShape())
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", s.name, err)
-		}
-		s.weightGrad(x, dout, dw)
-		return s.dw, nil
-	default:
-		db, err := opsOutput[T](s.db, s.biasShape())
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", s.name, err)
-		}
-		s.biasGrad(dout, db)
-		return s.db, nil
+	w, err := opsData[T](vals[1], s.weightShape().TotalSize(), s.name+" weight")
+	if err != nil {
+		return err
 	}
+	dout, err := opsData[T](vals[4], s.n*s.outSize(), s.name+" output gradient")
+	if err != nil {
+		return err
+	}
+	var dx []T
+	if s.needDX {
+		dx = opsSlice[T](s.dx)
+	}
+	s.backwardPass(x, w, dout, dx, opsSlice[T](s.dw), opsSlice[T](s.db))
+	return nil
 }
 
-func (op convPoolGradOp[T]) ReturnsPtr() bool      { return false }
-func (op convPoolGradOp[T]) CallsExtern() bool     { return false }
-func (op convPoolGradOp[T]) OverwritesInput() int  { return -1 }
-func (op convPoolGradOp[T]) WriteHash(h hash.Hash) { fmt.Fprint(h, op.String()) }
-func (op convPoolGradOp[T]) Hashcode() uint32      { return opsHash(op) }
-
-func (op convPoolGradOp[T]) String() string {
-	return fmt.Sprintf("∂%v/∂%s", convPoolOp[T]{op.s}, []string{"input", "weight", "bias"}[op.wrt])
+func (s *convPool[T]) grad(i int) (*tensor.Dense, error) {
+	t := []*tensor.Dense{s.dx, s.dw, s.db}[i]
+	if t == nil {
+		return nil, fmt.Errorf("%s: no gradient for operand %d", s.name, i)
+	}
+	if _, err := opsOutput[T](t, s.operandShapes()[i]); err != nil {
+		return nil, fmt.Errorf("%s: %w", s.name, err)
+	}
+	return t, nil
 }
 
 // opsCheckShapes reports the first operand of op whose shape is not want.

@@ -160,110 +160,76 @@ func (op denseOp[T]) DiffWRT(int) []bool { return op.d.diffWRT() }
 func (d *denseLayer[T]) diffWRT() []bool { return []bool{true, true, true}[:d.arity()] }
 
 func (op denseOp[T]) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
-	return denseSymDiff(op, op.d, inputs, grad, func(wrt int) G.Op { return denseGradOp[T]{op.d, wrt} })
+	op.d.allocGrad()
+	return gradSymDiff(denseGrads[T]{op.d, 1}, inputs, output, grad)
 }
 
-// denseSymDiff applies gradOp(wrt) to (input, weight, output gradient) for
-// each of a dense layer's three operands: the SymDiff of denseOp and
-// splitDenseOp, which differ only in their gradient ops.
-func denseSymDiff[T float](op G.Op, d *denseLayer[T], inputs G.Nodes, grad *G.Node, gradOp func(wrt int) G.Op) (G.Nodes, error) {
-	if len(inputs) != d.arity() {
-		return nil, fmt.Errorf("%v: want %d inputs, got %d", op, d.arity(), len(inputs))
+// denseGrads is a dense layer as a gradStage: one gradOp computes the
+// input, weight and bias gradients, the products split across parts
+// goroutines in one go (the input gradient by rows of x, the weight
+// gradient by rows of W).
+type denseGrads[T float] struct {
+	d     *denseLayer[T]
+	parts int
+}
+
+func (g denseGrads[T]) forwardOp() G.Op {
+	if g.parts > 1 {
+		return splitDenseOp[T]{g.d, g.parts}
 	}
-	d.allocGrad()
-	grads := make(G.Nodes, d.arity())
-	for wrt := range grads {
-		g, err := G.ApplyOp(gradOp(wrt), inputs[0], inputs[1], grad)
-		if err != nil {
-			return nil, fmt.Errorf("%v gradient %d: %w", op, wrt, err)
-		}
-		grads[wrt] = g
-	}
-	return grads, nil
+	return denseOp[T]{g.d}
 }
 
-// denseGradOp is the gradient of a dense layer with respect to its operand
-// wrt (0 input, 1 weight, 2 bias), given the input, the weight and the
-// gradient of the output, routed through the ReLU pattern the forward op
-// recorded on this step.
-type denseGradOp[T float] struct {
-	d   *denseLayer[T]
-	wrt int
+func (g denseGrads[T]) operandShapes() []tensor.Shape {
+	d := g.d
+	return []tensor.Shape{d.inShape(), d.weightShape(), d.biasShape()}[:d.arity()]
 }
 
-func (op denseGradOp[T]) Arity() int { return 3 }
+func (g denseGrads[T]) outShape() tensor.Shape { return g.d.outShape() }
+func (g denseGrads[T]) wrt() []bool            { return g.d.diffWRT() }
 
-func (op denseGradOp[T]) shape() tensor.Shape {
-	return []tensor.Shape{op.d.inShape(), op.d.weightShape(), op.d.biasShape()}[op.wrt]
-}
-
-func (op denseGradOp[T]) Type() hm.Type {
-	return hm.NewFnType(opsType(2), opsType(2), opsType(2), opsType(len(op.shape())))
-}
-
-func (op denseGradOp[T]) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
-	d := op.d
-	if err := opsCheckShapes(op, in, d.inShape(), d.weightShape(), d.outShape()); err != nil {
-		return nil, err
-	}
-	return op.shape(), nil
-}
-
-func (op denseGradOp[T]) Do(vals ...G.Value) (G.Value, error) {
-	d := op.d
-	if len(vals) != 3 {
-		return nil, fmt.Errorf("%v: want 3 inputs, got %d", op, len(vals))
-	}
-	dout, err := opsData[T](vals[2], d.m*d.out, d.name+" output gradient")
+func (g denseGrads[T]) backward(vals []G.Value) error {
+	d := g.d
+	in, out := d.in, d.out
+	x, err := opsData[T](vals[0], d.m*in, d.name+" input")
 	if err != nil {
-		return nil, err
+		return err
+	}
+	w, err := opsData[T](vals[1], in*out, d.name+" weight")
+	if err != nil {
+		return err
+	}
+	dout, err := opsData[T](vals[len(vals)-1], d.m*out, d.name+" output gradient")
+	if err != nil {
+		return err
 	}
 	dy := d.through(dout)
-	switch op.wrt {
-	case 0:
-		w, err := opsData[T](vals[1], d.in*d.out, d.name+" weight")
-		if err != nil {
-			return nil, err
+	dx, dw := opsSlice[T](d.dx), opsSlice[T](d.dw)
+	// Transposed here rather than by Gemm, which would copy W into a
+	// pooled buffer that each garbage collection empties.
+	transposeGeneric(d.wT, w, in, out)
+	parts := max(1, g.parts)
+	xPer, wPer := (d.m+parts-1)/parts, (in+parts-1)/parts
+	opsParallel(parts, parts, func(p, _, _ int) {
+		if lo, hi := p*xPer, min((p+1)*xPer, d.m); lo < hi {
+			gemm.Gemm(false, false, hi-lo, in, out, 1, dy[lo*out:], out, d.wT, in, 0, dx[lo*in:], in)
 		}
-		dx, err := opsOutput[T](d.dx, d.inShape())
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", d.name, err)
+		if lo, hi := p*wPer, min((p+1)*wPer, in); lo < hi {
+			gemm.Gemm(true, false, hi-lo, out, d.m, 1, x[lo:], in, dy, out, 0, dw[lo*out:], out)
 		}
-		// Transposed here rather than by Gemm, which would copy W into a
-		// pooled buffer that each garbage collection empties.
-		transposeGeneric(d.wT, w, d.in, d.out)
-		gemm.Gemm(false, false, d.m, d.in, d.out, 1, dy, d.out, d.wT, d.in, 0, dx, d.in)
-		return d.dx, nil
-	case 1:
-		x, err := opsData[T](vals[0], d.m*d.in, d.name+" input")
-		if err != nil {
-			return nil, err
-		}
-		dw, err := opsOutput[T](d.dw, d.weightShape())
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", d.name, err)
-		}
-		gemm.Gemm(true, false, d.in, d.out, d.m, 1, x, d.in, dy, d.out, 0, dw, d.out)
-		return d.dw, nil
-	default:
-		db, err := opsOutput[T](d.db, d.biasShape())
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", d.name, err)
-		}
+	})
+	if !d.noBias {
+		db := opsSlice[T](d.db)
 		clear(db)
-		for i := 0; i < d.m; i++ {
-			addTo(db, dy[i*d.out:(i+1)*d.out])
-		}
-		return d.db, nil
+		sumRows(db, dy[:d.m*out])
 	}
+	return nil
 }
 
-func (op denseGradOp[T]) ReturnsPtr() bool      { return false }
-func (op denseGradOp[T]) CallsExtern() bool     { return false }
-func (op denseGradOp[T]) OverwritesInput() int  { return -1 }
-func (op denseGradOp[T]) WriteHash(h hash.Hash) { fmt.Fprint(h, op.String()) }
-func (op denseGradOp[T]) Hashcode() uint32      { return opsHash(op) }
-
-func (op denseGradOp[T]) String() string {
-	return fmt.Sprintf("∂%v/∂%s", denseOp[T]{op.d}, []string{"input", "weight", "bias"}[op.wrt])
+func (g denseGrads[T]) grad(i int) (*tensor.Dense, error) {
+	t := []*tensor.Dense{g.d.dx, g.d.dw, g.d.db}[i]
+	if _, err := opsOutput[T](t, g.operandShapes()[i]); err != nil {
+		return nil, fmt.Errorf("%s: %w", g.d.name, err)
+	}
+	return t, nil
 }

@@ -22,7 +22,7 @@ type layerNormStage[T float] struct {
 	xhat, rstd []T
 	y          *tensor.Dense
 	dx, dg, db *tensor.Dense
-	scratch    [][]T // per part: 2d of discarded gain and bias gradients (dx op)
+	scratch    [][]T // per part: 2d of the gain's and bias's gradients over its rows
 }
 
 func newLayerNormStage[T float](name string, m, d, parts int) *layerNormStage[T] {
@@ -109,109 +109,58 @@ func (op layerNormOp[T]) String() string {
 func (op layerNormOp[T]) DiffWRT(int) []bool { return []bool{true, true, true} }
 
 func (op layerNormOp[T]) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
-	if len(inputs) != 3 {
-		return nil, fmt.Errorf("%v: want 3 inputs, got %d", op, len(inputs))
-	}
 	op.l.allocGrad()
-	grads := make(G.Nodes, 3)
-	for wrt := range grads {
-		g, err := G.ApplyOp(layerNormGradOp[T]{op.l, wrt}, inputs[1], grad)
-		if err != nil {
-			return nil, fmt.Errorf("%v gradient %d: %w", op, wrt, err)
-		}
-		grads[wrt] = g
-	}
-	return grads, nil
+	return gradSymDiff(op.l, inputs, output, grad)
 }
 
-// layerNormGradOp is the gradient of a LayerNorm with respect to operand
-// wrt (0 input, 1 gain, 2 bias), given the gain and the output gradient,
-// from the xhat and 1/std the forward op kept on this step.
-type layerNormGradOp[T float] struct {
-	l   *layerNormStage[T]
-	wrt int
+// The stage's gradStage methods: one gradOp computes dx, the gain's and
+// the bias's gradient, each part's column sums in its own scratch.
+
+func (l *layerNormStage[T]) forwardOp() G.Op { return layerNormOp[T]{l} }
+
+func (l *layerNormStage[T]) operandShapes() []tensor.Shape {
+	return []tensor.Shape{l.rowShape(), l.vecShape(), l.vecShape()}
 }
 
-func (op layerNormGradOp[T]) Arity() int { return 2 }
+func (l *layerNormStage[T]) outShape() tensor.Shape { return l.rowShape() }
+func (l *layerNormStage[T]) wrt() []bool            { return []bool{true, true, true} }
 
-func (op layerNormGradOp[T]) shape() tensor.Shape {
-	if op.wrt == 0 {
-		return op.l.rowShape()
-	}
-	return op.l.vecShape()
-}
-
-func (op layerNormGradOp[T]) Type() hm.Type {
-	return hm.NewFnType(opsType(1), opsType(2), opsType(len(op.shape())))
-}
-
-func (op layerNormGradOp[T]) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
-	if err := opsCheckShapes(op, in, op.l.vecShape(), op.l.rowShape()); err != nil {
-		return nil, err
-	}
-	return op.shape(), nil
-}
-
-func (op layerNormGradOp[T]) Do(vals ...G.Value) (G.Value, error) {
-	l := op.l
-	if len(vals) != 2 {
-		return nil, fmt.Errorf("%v: want 2 inputs, got %d", op, len(vals))
-	}
-	dy, err := opsData[T](vals[1], l.m*l.d, l.name+" output gradient")
-	if err != nil {
-		return nil, err
-	}
+func (l *layerNormStage[T]) backward(vals []G.Value) error {
 	d := l.d
-	switch op.wrt {
-	case 0:
-		g, err := opsData[T](vals[0], d, l.name+" gain")
-		if err != nil {
-			return nil, err
-		}
-		dx, err := opsOutput[T](l.dx, l.rowShape())
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", l.name, err)
-		}
-		clear(dx)
-		opsParallel(l.m, l.parts, func(part, lo, hi int) {
-			s := l.scratch[part]
-			layerNormBackward(dy[lo*d:hi*d], hi-lo, d, g, l.xhat[lo*d:hi*d], l.rstd[lo:hi], s[:d], s[d:], dx[lo*d:hi*d])
-		})
-		return l.dx, nil
-	case 1:
-		dg, err := opsOutput[T](l.dg, l.vecShape())
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", l.name, err)
-		}
-		clear(dg)
-		for i := 0; i < l.m; i++ {
-			xh, dr := l.xhat[i*d:(i+1)*d], dy[i*d:(i+1)*d]
-			for j, v := range dr {
-				dg[j] += v * xh[j]
-			}
-		}
-		return l.dg, nil
-	default:
-		db, err := opsOutput[T](l.db, l.vecShape())
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", l.name, err)
-		}
-		clear(db)
-		for i := 0; i < l.m; i++ {
-			addTo(db, dy[i*d:(i+1)*d])
-		}
-		return l.db, nil
+	g, err := opsData[T](vals[1], d, l.name)
+	if err != nil {
+		return fmt.Errorf("gain: %w", err)
 	}
+	dy, err := opsData[T](vals[4], l.m*d, l.name)
+	if err != nil {
+		return fmt.Errorf("output gradient: %w", err)
+	}
+	dx := opsSlice[T](l.dx)
+	clear(dx)
+	// Cleared here: opsParallel may leave a part idle.
+	for _, sc := range l.scratch {
+		clear(sc)
+	}
+	opsParallel(l.m, l.parts, func(part, lo, hi int) {
+		sc := l.scratch[part]
+		layerNormBackward(dy[lo*d:hi*d], hi-lo, d, g, l.xhat[lo*d:hi*d], l.rstd[lo:hi], sc[:d], sc[d:], dx[lo*d:hi*d])
+	})
+	dg, db := opsSlice[T](l.dg), opsSlice[T](l.db)
+	copy(dg, l.scratch[0][:d])
+	copy(db, l.scratch[0][d:])
+	for _, sc := range l.scratch[1:] {
+		addTo(dg, sc[:d])
+		addTo(db, sc[d:])
+	}
+	return nil
 }
 
-func (op layerNormGradOp[T]) ReturnsPtr() bool      { return false }
-func (op layerNormGradOp[T]) CallsExtern() bool     { return false }
-func (op layerNormGradOp[T]) OverwritesInput() int  { return -1 }
-func (op layerNormGradOp[T]) WriteHash(h hash.Hash) { fmt.Fprint(h, op.String()) }
-func (op layerNormGradOp[T]) Hashcode() uint32      { return opsHash(op) }
-
-func (op layerNormGradOp[T]) String() string {
-	return fmt.Sprintf("∂%v/∂%s", layerNormOp[T]{op.l}, []string{"input", "gain", "bias"}[op.wrt])
+func (l *layerNormStage[T]) grad(i int) (*tensor.Dense, error) {
+	t := []*tensor.Dense{l.dx, l.dg, l.db}[i]
+	if _, err := opsOutput[T](t, l.operandShapes()[i]); err != nil {
+		return nil, fmt.Errorf("%s: %w", l.name, err)
+	}
+	return t, nil
 }
 
 // geluStage is the tanh-approximation GELU of a fixed (m, k) tensor as

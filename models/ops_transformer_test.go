@@ -1,6 +1,7 @@
 package models
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"runtime"
@@ -146,6 +147,10 @@ func opsTransformerCases() []testCase {
 		// Large enough that the dense, attention and GELU ops split their
 		// work across goroutines (with GOMAXPROCS >= 2).
 		{"split", Config{Kind: "transformer", Transformer: tr(1, 64, 4, 64)}, Shape{Vocab: 9}, batch(8, 64, 9)},
+		// The block op's other options: no biases (its operand list
+		// shrinks) and the exact GELU.
+		{"nobias-erf", Config{Kind: "transformer", Transformer: TransformerConfig{Layers: 2, Width: 8, Heads: 2, Context: 4,
+			Bias: ptr(false), HeadBias: ptr(false), GELU: "erf", MLPRatio: 2}}, Shape{Vocab: 5}, batch(3, 4, 5)},
 	}
 }
 
@@ -167,7 +172,7 @@ func TestOpsTransformerMatchesPlain(t *testing.T) {
 // TestOpsTransformerStepAllocations checks that, once warm, a training
 // step of the ops transformer allocates far less than its activations and
 // gradients: the custom ops reuse their buffers, and what remains is
-// Gorgonia's machine and its own residual additions.
+// Gorgonia's machine.
 func TestOpsTransformerStepAllocations(t *testing.T) {
 	if testing.Short() || raceEnabled {
 		t.Skip("allocation count needs a few full steps, without the race detector")
@@ -181,11 +186,11 @@ func TestOpsTransformerStepAllocations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Measured ~42 KB here (float32, m = 256 rows of width d = 32): the
-	// residual additions (Gorgonia's Add nodes) and the tape machine.
-	// Re-allocating any op-owned buffer of (m, d) (32 KB) or larger on
-	// every step fails.
-	checkWarmStepAllocations(t, m, b, 64<<10)
+	// Measured ~13 KB here (float32, m = 256 rows of width d = 32), the
+	// tape machine's instructions (it was ~42 KB with an op per layer and
+	// Gorgonia's residual Add nodes). Re-allocating any op-owned buffer of
+	// (m, d) (32 KB) or larger on every step fails.
+	checkWarmStepAllocations(t, m, b, 24<<10)
 }
 
 // TestSplitDenseOpGradient checks the split dense op's gradient ops against
@@ -276,4 +281,111 @@ func TestXentOpGradient(t *testing.T) {
 	}
 	grad := append([]float64(nil), gv.Data().([]float64)...)
 	checkFD(t, "cross-entropy logits", logits, run, grad)
+}
+
+// TestBlockOpGradient checks the whole-block op's one gradient op and its
+// picks (x and every parameter) against finite differences, with and
+// without biases, both GELUs, and sequences split unevenly across parts.
+// The parameters are fed in the order blockStage.paramShapes declares, as
+// buildOpsTransformer feeds transformer.params.
+func TestBlockOpGradient(t *testing.T) {
+	cases := []struct {
+		name                          string
+		n, ctx, d, heads, hidden, pts int
+		bias, erf                     bool
+	}{
+		{"one", 1, 3, 4, 1, 8, 1, true, false},
+		{"heads-erf", 2, 4, 6, 2, 12, 1, true, true},
+		{"nobias", 2, 3, 4, 2, 8, 1, false, false},
+		{"split", 3, 3, 4, 2, 8, 2, true, true}, // parts of 2 and 1 sequences
+	}
+	for k, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(uint64(k), 29))
+			s := newBlockStage[float64]("block", c.n, c.ctx, c.d, c.heads, c.hidden, c.bias, c.erf, c.pts)
+			op := blockOp[float64]{s}
+			wrt := op.DiffWRT(len(s.shapes))
+			var operands []opsOperand
+			for i, sh := range s.shapes {
+				operands = append(operands, opsOperand{fmt.Sprintf("operand%d", i), sh})
+			}
+			og := newOpsGraph(t, rng, op, wrt, operands...)
+			// The k bias shifts each query's scores by a constant, which
+			// the softmax ignores: its gradient is zero, where a relative
+			// error compares rounding noise. It is checked on its own.
+			fd := append([]bool(nil), wrt...)
+			kb := s.operand(blkK, true)
+			if kb >= 0 {
+				fd[kb] = false
+			}
+			og.check(t, c.name, fd)
+			if kb >= 0 {
+				for i, v := range s.grads[kb].Data().([]float64) {
+					if math.Abs(v) > 1e-12 {
+						t.Errorf("k bias gradient %d is %g, want 0", i, v)
+					}
+				}
+			}
+			l1 := og.run(t)
+			g1 := append([]float64(nil), s.grads[3].Data().([]float64)...)
+			if l2 := og.run(t); l1 != l2 || relErr(s.grads[3].Data().([]float64), g1) != 0 {
+				t.Errorf("second run differs: loss %g vs %g", l2, l1)
+			}
+		})
+	}
+}
+
+// TestHeadOpGradient checks the head op's one gradient op and its picks
+// (x, the final LayerNorm's gain and bias, the output weight and bias)
+// against finite differences of 2.5 times its loss, so that the loss's
+// incoming gradient is not 1; with and without the output bias, on one
+// goroutine and rows split unevenly across three.
+func TestHeadOpGradient(t *testing.T) {
+	cases := []struct {
+		name        string
+		m, d, k, pt int
+		bias        bool
+	}{
+		{"one", 5, 4, 3, 1, true},
+		{"nobias", 5, 4, 3, 1, false},
+		{"split", 7, 6, 9, 3, true}, // parts of 3, 3 and 1 rows
+	}
+	for c0, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(uint64(c0), 31))
+			s := newHeadStage[float64]("head", c.m, c.d, c.k, c.bias, c.pt)
+			g := G.NewGraph()
+			og := &opsGraph{}
+			for i, sh := range s.shapes {
+				v := randn(rng, sh.TotalSize())
+				if i == s.targets() {
+					clear(v)
+					for r := 0; r < c.m; r++ {
+						v[r*c.k+rng.IntN(c.k)] = 1
+					}
+				}
+				n := G.NewTensor(g, tensor.Float64, len(sh), G.WithShape(sh...), G.WithName(fmt.Sprintf("operand%d", i)),
+					G.WithValue(tensor.New(tensor.WithShape(sh...), tensor.WithBacking(v))))
+				og.inputs = append(og.inputs, n)
+				og.data = append(og.data, v)
+			}
+			out, err := G.ApplyOp(headOp[float64]{s}, og.inputs...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			loss := G.Must(G.Mul(out, G.NewConstant(2.5)))
+			G.Read(loss, &og.loss)
+			wrt := s.wrt()
+			if _, err := G.Grad(loss, og.inputs[:s.targets()]...); err != nil {
+				t.Fatal(err)
+			}
+			og.vm = G.NewTapeMachine(g)
+			og.check(t, c.name, wrt)
+			l1 := og.run(t)
+			g1 := append([]float64(nil), s.grads[3].Data().([]float64)...)
+			if l2 := og.run(t); l1 != l2 || relErr(s.grads[3].Data().([]float64), g1) != 0 {
+				t.Errorf("second run differs: loss %g vs %g", l2, l1)
+			}
+		})
+	}
 }

@@ -94,25 +94,26 @@ func (op xentOp[T]) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, erro
 	if op.x.dl == nil {
 		op.x.dl = opsBuffer[T](op.x.m, op.x.k)
 	}
-	g, err := G.ApplyOp(xentGradOp[T](op), inputs[0], grad)
+	g, err := G.ApplyOp(xentGradOp[T](op), output, grad)
 	if err != nil {
 		return nil, fmt.Errorf("%v gradient: %w", op, err)
 	}
 	return G.Nodes{g, nil}, nil
 }
 
-// xentGradOp is the logits' gradient, given the logits (only to order it
-// after the forward op) and the loss's gradient, a scalar.
+// xentGradOp is the logits' gradient, given the loss (only to order it
+// after the forward op, which computes the gradient: the loss's gradient
+// is a constant) and the loss's gradient, a scalar.
 type xentGradOp[T float] struct{ x *xentStage[T] }
 
 func (op xentGradOp[T]) Arity() int { return 2 }
 
 func (op xentGradOp[T]) Type() hm.Type {
-	return hm.NewFnType(opsType(2), hm.TypeVariable('a'), opsType(2))
+	return hm.NewFnType(hm.TypeVariable('a'), hm.TypeVariable('a'), opsType(2))
 }
 
 func (op xentGradOp[T]) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
-	if err := opsCheckShapes(op, in, op.x.shape(), tensor.ScalarShape()); err != nil {
+	if err := opsCheckShapes(op, in, tensor.ScalarShape(), tensor.ScalarShape()); err != nil {
 		return nil, err
 	}
 	return op.x.shape(), nil

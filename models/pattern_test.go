@@ -14,6 +14,7 @@ import (
 func TestFrozenPattern(t *testing.T) {
 	for _, c := range tinyCases("float64") {
 		t.Run(c.name, func(t *testing.T) {
+			c.cfg.Impl = "fused" // not the default of the cnn and the transformer
 			m, err := New(c.cfg, c.shape, 3)
 			if err != nil {
 				t.Fatal(err)
@@ -99,6 +100,7 @@ func TestFrozenPattern(t *testing.T) {
 // of another size.
 func TestFrozenPatternWrongBatch(t *testing.T) {
 	c := tinyCases("float64")[3] // cnn
+	c.cfg.Impl = "fused"
 	m, err := New(c.cfg, c.shape, 3)
 	if err != nil {
 		t.Fatal(err)

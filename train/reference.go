@@ -19,11 +19,19 @@ type Reference struct {
 	Checkpoint string    // parameter file
 	Step       int64     // training step of the checkpoint (-1 if not a run checkpoint)
 	W          []float64 // parameters, as float64
+
+	build ModelFunc // a custom model's constructor (LoadReferenceWith)
 }
 
 // LoadReference opens the run in dir at its latest checkpoint, or at
 // checkpoint (a .npz path) if that is not empty.
 func LoadReference(dir, checkpoint string) (*Reference, error) {
+	return LoadReferenceWith(dir, checkpoint, nil)
+}
+
+// LoadReferenceWith is LoadReference for a run of a custom model (kind
+// custom), whose instances newModel builds; nil for the built-in kinds.
+func LoadReferenceWith(dir, checkpoint string, newModel ModelFunc) (*Reference, error) {
 	cfgPath := filepath.Join(dir, ConfigFile)
 	if _, err := os.Stat(cfgPath); err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -36,7 +44,7 @@ func LoadReference(dir, checkpoint string) (*Reference, error) {
 		return nil, err
 	}
 	c = c.WithDefaults()
-	r := &Reference{Dir: dir, Config: c, Checkpoint: checkpoint, Step: -1}
+	r := &Reference{Dir: dir, Config: c, Checkpoint: checkpoint, Step: -1, build: newModel}
 	if checkpoint == "" {
 		ck, err := LatestCheckpoint(dir)
 		if err != nil {
@@ -101,12 +109,15 @@ func (r *Reference) NewModel(dtype string) (models.Model, error) {
 // one can hold its ReLU and max-pool pattern (models.Piecewise).
 func (r *Reference) NewProbeModel() (models.Model, error) {
 	mc := r.Config.Model
-	mc.DType, mc.Impl = "float64", "fused"
+	mc.DType = "float64"
+	if mc.Kind != models.KindCustom {
+		mc.Impl = "fused"
+	}
 	return r.newModel(mc)
 }
 
 func (r *Reference) newModel(mc models.Config) (models.Model, error) {
-	m, err := models.New(mc, r.Data.Shape, r.Config.Seed)
+	m, err := newModel(r.build, mc, r.Data.Shape, r.Config.Seed)
 	if err != nil {
 		return nil, err
 	}

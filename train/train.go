@@ -57,6 +57,9 @@ type Options struct {
 	// starts from: a caller announces the run there, so that a refused
 	// run announces nothing.
 	OnStart func(start int64)
+	// NewModel builds the model when the config's kind is custom (a Go
+	// program's own network); it must be nil for the built-in kinds.
+	NewModel ModelFunc
 }
 
 // TrajectoryOptions configures trajectory logging in a training run. The
@@ -109,7 +112,7 @@ func Train(ctx context.Context, dir string, c Config, opts Options) (*Result, er
 	if err != nil {
 		return nil, err
 	}
-	m, err := models.New(c.Model, ds.Shape, c.Seed)
+	m, err := newModel(opts.NewModel, c.Model, ds.Shape, c.Seed)
 	if err != nil {
 		return nil, err
 	}

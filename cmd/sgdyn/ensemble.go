@@ -7,16 +7,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 
-	"gonum.org/v1/gonum/floats"
-
-	"github.com/sgdyn/sgdyn/internal/runlock"
-	"github.com/sgdyn/sgdyn/probe"
+	"github.com/sgdyn/sgdyn/experiment"
 	"github.com/sgdyn/sgdyn/train"
 )
 
@@ -59,7 +55,7 @@ func runEnsemble(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
-	dirs, sources, err := loadDirections(*runDir, *dirsFile, len(ref.W))
+	dirs, sources, err := experiment.LoadDirections(*runDir, *dirsFile, len(ref.W))
 	if err != nil {
 		return err
 	}
@@ -71,9 +67,9 @@ func runEnsemble(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if set["batch"] {
 		base.Batch = *batch
 	}
-	schemes := samplingList{base.Sampling}
+	schemes := experiment.SamplingList{base.Sampling}
 	if set["sampling"] {
-		if schemes, err = parseSamplingList(*sampling); err != nil {
+		if schemes, err = experiment.ParseSamplingList(*sampling); err != nil {
 			return fmt.Errorf("--sampling: %w", err)
 		}
 	}
@@ -104,7 +100,7 @@ func runEnsemble(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			c := base
 			c.LR = eta
 			c.Sampling = sc
-			pairSchemes(&c, len(schemes))
+			c.Paired = experiment.Paired(sc, len(schemes))
 			c.Name = fmt.Sprintf("lr%g-b%d", eta, c.Batch)
 			if c.Surrogate.Kind != "" {
 				c.Name = c.Surrogate.Kind + "-" + c.Name
@@ -115,7 +111,7 @@ func runEnsemble(ctx context.Context, args []string, stdout, stderr io.Writer) e
 					c.Name = fmt.Sprintf("%s-lr%g", *name, eta)
 				}
 			}
-			c.Name = schemeName(c.Name, sc, len(schemes))
+			c.Name = experiment.SchemeName(c.Name, sc, len(schemes))
 			if err := c.Validate(ref.Data.Train.Len()); err != nil {
 				return err
 			}
@@ -124,12 +120,12 @@ func runEnsemble(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	// Shared: the shards of one ensemble run side by side (each replica has
 	// its own lock), but not beside train, hessian or run on this directory.
-	lock, err := lockRunDir(*runDir, "sgdyn ensemble", runlock.Shared)
+	release, err := experiment.LockShared(*runDir, "sgdyn ensemble")
 	if err != nil {
 		return err
 	}
-	defer lock.Release()
-	if note := schemesNote(cfgs, ref.Data.Train.Len()); note != "" && len(schemes) > 1 {
+	defer release()
+	if note := experiment.SchemesNote(cfgs, ref.Data.Train.Len()); note != "" && len(schemes) > 1 {
 		fmt.Fprintln(stdout, strings.TrimSpace(note))
 	}
 	for _, c := range cfgs {
@@ -163,11 +159,11 @@ func runEnsembleMerge(args []string, stdout, stderr io.Writer) error {
 	}
 	// Shared, like the shards: a merge writes only its ensemble's merged
 	// files, the same bytes whoever writes them.
-	lock, err := lockRunDir(*runDir, "sgdyn ensemble merge", runlock.Shared)
+	release, err := experiment.LockShared(*runDir, "sgdyn ensemble merge")
 	if err != nil {
 		return err
 	}
-	defer lock.Release()
+	defer release()
 	e, err := train.MergeEnsemble(train.EnsembleDir(*runDir, *name))
 	if err != nil {
 		return err
@@ -186,7 +182,7 @@ func runEnsembleMerge(args []string, stdout, stderr io.Writer) error {
 // survey, so a surrogate's drift is the gradient of the same mean loss; 0
 // (the default) when the run has no survey.
 func surveyEvalExamples(runDir string) int {
-	b, err := os.ReadFile(filepath.Join(runDir, hessianDir, spectrumFile))
+	b, err := os.ReadFile(filepath.Join(runDir, experiment.HessianDir, experiment.SpectrumFile))
 	if err != nil {
 		return 0
 	}
@@ -219,79 +215,4 @@ func parseFloats(s string) ([]float64, error) {
 		out = append(out, v)
 	}
 	return out, nil
-}
-
-// loadDirections reads the direction set: file if given, else the run's
-// hessian survey, with each direction's source label.
-func loadDirections(runDir, file string, params int) ([][]float64, []string, error) {
-	if file != "" {
-		dirs, err := readDirections(file, params)
-		if err != nil {
-			return nil, nil, err
-		}
-		if err := checkOrthonormal(file, dirs, true); err != nil {
-			return nil, nil, err
-		}
-		src := make([]string, len(dirs))
-		for i := range src {
-			src[i] = fmt.Sprintf("user-%d", i)
-		}
-		return dirs, src, nil
-	}
-	path := filepath.Join(runDir, hessianDir, directionsNPY)
-	if _, err := os.Stat(path); err != nil {
-		return nil, nil, fmt.Errorf("no direction set: %s is missing (run 'sgdyn hessian --run %s' first, or pass --directions)", path, runDir)
-	}
-	dirs, err := readDirections(path, params)
-	if err != nil {
-		return nil, nil, err
-	}
-	// A survey's directions are unit vectors, but its user and flat
-	// directions need not be orthogonal to its eigenvectors.
-	if err := checkOrthonormal(path, dirs, false); err != nil {
-		return nil, nil, err
-	}
-	b, err := os.ReadFile(filepath.Join(runDir, hessianDir, directionsJSON))
-	if err != nil {
-		return nil, nil, err
-	}
-	var meta []probe.Direction
-	if err := json.Unmarshal(b, &meta); err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", filepath.Join(runDir, hessianDir, directionsJSON), err)
-	}
-	if len(meta) != len(dirs) {
-		return nil, nil, fmt.Errorf("%s describes %d directions, %s holds %d", directionsJSON, len(meta), directionsNPY, len(dirs))
-	}
-	src := make([]string, len(meta))
-	for i, d := range meta {
-		src[i] = d.Source
-	}
-	return dirs, src, nil
-}
-
-// directionTol is how far a direction file's rows may be from unit norm
-// and from orthogonal to one another.
-const directionTol = 1e-6
-
-// checkOrthonormal refuses direction rows that are not unit vectors and,
-// if orthogonal, rows that are not orthogonal to one another: a projection
-// on a direction of norm 2 is twice as large, and would be read as twice
-// the displacement.
-func checkOrthonormal(path string, dirs [][]float64, orthogonal bool) error {
-	for i, d := range dirs {
-		if n := floats.Norm(d, 2); !(math.Abs(n-1) <= directionTol) {
-			return fmt.Errorf("directions %s: row %d has norm %.9g; want unit rows (within %g)", path, i, n, directionTol)
-		}
-	}
-	if !orthogonal {
-		return nil
-	}
-	for i := range dirs {
-		for j := i + 1; j < len(dirs); j++ {
-			if ip := floats.Dot(dirs[i], dirs[j]); !(math.Abs(ip) <= directionTol) {
-				return fmt.Errorf("directions %s: rows %d and %d have inner product %.9g; want orthonormal rows (within %g)", path, i, j, ip, directionTol)
-			}
-		}
-	}
-	return nil
 }

@@ -11,6 +11,9 @@
 //	sgdyn theory linreg --run DIR --steps T exact linear-regression theory
 //	sgdyn data fetch cifar10 --dir D        download and verify CIFAR-10
 //
+// `sgdyn run` is a thin command line over package experiment, which runs
+// the same pipeline from Go (and with a network of the caller's own).
+//
 // A run directory is named by --run DIR or, equally, --out DIR, in every
 // command. Commands that write a run directory hold its lock
 // (internal/runlock) while they run, so a second writer is refused at once.
@@ -30,13 +33,12 @@ import (
 	"maps"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"runtime/pprof"
 	"slices"
 	"strings"
 	"syscall"
 
-	"github.com/sgdyn/sgdyn/internal/runlock"
+	"github.com/sgdyn/sgdyn/experiment"
 	"github.com/sgdyn/sgdyn/train"
 )
 
@@ -235,45 +237,6 @@ func (s dirSpelling) Set(v string) error {
 	return nil
 }
 
-// lockRunDir takes the lock of the existing run directory dir for
-// command: exclusive for commands that must be alone (train, hessian,
-// run), shared for those that may run beside one another but not beside
-// an exclusive one (ensemble shards, ensemble merge, report). A held lock
-// is refused at once: "run directory DIR is in use by pid N (sgdyn train)".
-func lockRunDir(dir, command string, mode runlock.Mode) (*runlock.Lock, error) {
-	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
-		return nil, fmt.Errorf("%s is not an sgdyn run directory (no such directory)", dir)
-	}
-	return runlock.Acquire(dir, runlock.File, mode, command)
-}
-
-// lockNewDir is lockRunDir exclusive, creating dir if needed. The release
-// function removes the directories it created if they are still empty, so
-// a command refused before writing anything leaves no trace.
-func lockNewDir(dir, command string) (release func(), err error) {
-	var created []string
-	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
-		if _, err := os.Stat(d); err == nil || filepath.Dir(d) == d {
-			break
-		}
-		created = append(created, d)
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("run directory: %w", err)
-	}
-	removeCreated := func() {
-		for _, d := range created {
-			os.Remove(d) // only an empty directory goes
-		}
-	}
-	l, err := runlock.Acquire(dir, runlock.File, runlock.Exclusive, command)
-	if err != nil {
-		removeCreated()
-		return nil, err
-	}
-	return func() { l.Release(); removeCreated() }, nil
-}
-
 // newFlagSet returns a flag set whose errors come back to the caller
 // instead of exiting, with usage text on stderr.
 func newFlagSet(name, synopsis string, stderr io.Writer) *flag.FlagSet {
@@ -300,23 +263,5 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
-// reportLock is the lock file of a run's report/ directory, which a report
-// replaces whole.
-const reportLock = ".report.lock"
-
-// lockReport takes the locks of `sgdyn report` on dir: the run directory
-// lock shared, so that a report can watch ensembles that are still being
-// written but never runs beside train, hessian or run, and the report lock
-// exclusive, so that two reports never write report/ at once.
-func lockReport(dir string) (release func(), err error) {
-	run, err := lockRunDir(dir, "sgdyn report", runlock.Shared)
-	if err != nil {
-		return nil, err
-	}
-	rep, err := runlock.Acquire(dir, reportLock, runlock.Exclusive, "sgdyn report")
-	if err != nil {
-		run.Release()
-		return nil, err
-	}
-	return func() { rep.Release(); run.Release() }, nil
-}
+// reportLock is the lock file of a run's report/ directory.
+const reportLock = experiment.ReportLockFile

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/sgdyn/sgdyn/analysis/report"
+	"github.com/sgdyn/sgdyn/experiment"
 	"github.com/sgdyn/sgdyn/internal/atomicfile"
 )
 
@@ -39,12 +40,13 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if !(*level > 0 && *level < 1) || *resamples < 10 {
 		return fmt.Errorf("--level %g must be in (0, 1) and --resamples %d at least 10", *level, *resamples)
 	}
-	release, err := lockReport(dir)
+	release, err := experiment.LockReport(dir, "sgdyn report")
 	if err != nil {
 		return err
 	}
 	defer release()
-	return writeReportWith(dir, report.Options{Resamples: *resamples, Level: *level, Primary: *primary}, stdout)
+	_, err = experiment.WriteReport(dir, report.Options{Resamples: *resamples, Level: *level, Primary: *primary}, stdout)
+	return err
 }
 
 // reportDir is the one run directory that --run, --out and the arguments
@@ -118,39 +120,5 @@ func runCompare(dirs []string, out string, o report.Options, stdout io.Writer) e
 		return fmt.Errorf("--out %s: %w", out, err)
 	}
 	fmt.Fprintf(stdout, "\nwrote %s\n", out)
-	return nil
-}
-
-func writeReport(dir, primary string, stdout io.Writer) error {
-	return writeReportWith(dir, report.Options{Primary: primary}, stdout)
-}
-
-func writeReportWith(dir string, o report.Options, stdout io.Writer) error {
-	r, err := report.Build(dir, o)
-	if err != nil {
-		return err
-	}
-	out := filepath.Join(dir, "report")
-	if err := report.Write(r, out); err != nil {
-		return err
-	}
-	for _, n := range r.Notes {
-		fmt.Fprintf(stdout, "  note: %s\n", n)
-	}
-	for _, e := range r.Ensembles {
-		fmt.Fprintf(stdout, "  %s: ", e.Name)
-		first := true
-		for _, c := range []string{"confined", "diffusive", "unstable", "null", "undetermined"} {
-			if n := e.Counts[c]; n > 0 {
-				if !first {
-					fmt.Fprint(stdout, ", ")
-				}
-				fmt.Fprintf(stdout, "%d %s", n, c)
-				first = false
-			}
-		}
-		fmt.Fprintln(stdout)
-	}
-	fmt.Fprintf(stdout, "wrote %s\n", filepath.Join(out, "index.html"))
 	return nil
 }

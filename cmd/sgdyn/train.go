@@ -8,10 +8,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"time"
 
-	"github.com/sgdyn/sgdyn/internal/runlock"
+	"github.com/sgdyn/sgdyn/experiment"
 	"github.com/sgdyn/sgdyn/train"
 )
 
@@ -138,11 +137,11 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 	opts := train.Options{Progress: stderr}
 	if *trajDirs != "" {
-		dirs, err := readDirections(*trajDirs, 0)
+		dirs, err := experiment.ReadDirections(*trajDirs, 0)
 		if err != nil {
 			return err
 		}
-		if err := checkOrthonormal(*trajDirs, dirs, true); err != nil {
+		if err := experiment.CheckOrthonormal(*trajDirs, dirs, true); err != nil {
 			return err
 		}
 		if *logEvery < 1 || *snapEvery < 0 {
@@ -155,7 +154,7 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := c.WithDefaults().Validate(); err != nil {
 		return err
 	}
-	release, err := lockTraining(dir, &c, "sgdyn train")
+	release, err := experiment.LockTraining(dir, &c, "sgdyn train")
 	if err != nil {
 		return err
 	}
@@ -182,48 +181,4 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fmt.Fprintln(stdout, line)
 	fmt.Fprintf(stdout, "checkpoint %s\n", res.Checkpoint.Path())
 	return nil
-}
-
-// lockTraining takes the exclusive lock of the run directory dir for a
-// command that trains (train, run), creating dir if needed, and makes c's
-// data path absolute, so that the config the run records finds its data
-// from any working directory.
-func lockTraining(dir string, c *train.Config, command string) (release func(), err error) {
-	if *c, err = c.WithAbsDataPath(); err != nil {
-		return nil, err
-	}
-	unlock, err := lockNewDir(dir, command)
-	if err != nil {
-		return nil, err
-	}
-	// train.Train refuses a non-empty directory without a config.yaml, and
-	// the lock file makes a new directory non-empty: a new run records its
-	// config now, and drops it again if training wrote nothing else.
-	fresh := holdsOnly(dir, runlock.File)
-	if fresh {
-		if err := train.WriteConfig(dir, *c); err != nil {
-			unlock()
-			return nil, err
-		}
-	}
-	return func() {
-		if fresh && holdsOnly(dir, runlock.File, train.ConfigFile) {
-			os.Remove(filepath.Join(dir, train.ConfigFile))
-		}
-		unlock()
-	}, nil
-}
-
-// holdsOnly reports whether every entry of dir is one of names.
-func holdsOnly(dir string, names ...string) bool {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return false
-	}
-	for _, e := range entries {
-		if !slices.Contains(names, e.Name()) {
-			return false
-		}
-	}
-	return true
 }

@@ -1,8 +1,10 @@
 package symeig
 
 import (
+	"flag"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -132,6 +134,144 @@ func TestNullsStaySeparate(t *testing.T) {
 	}
 }
 
+// hessianSpectrum mimics a network Hessian of dimension n: a few percent
+// numerically null values, a quarter in a dense band of tiny values of both
+// signs within 1e-3 of zero (one long chain of close eigenvalues), and a
+// power-law bulk up to 1.
+func hessianSpectrum(n int, seed uint64) []float64 {
+	rng := rand.New(rand.NewPCG(seed, 1))
+	lam := make([]float64, n)
+	for i := range lam {
+		switch u := float64(i) / float64(n); {
+		case u < 0.04:
+			lam[i] = 1e-15 * rng.NormFloat64()
+		case u < 0.3:
+			lam[i] = math.Pow(10, -3-9*rng.Float64())
+			if rng.Float64() < 0.4 {
+				lam[i] = -lam[i]
+			}
+		default:
+			lam[i] = math.Pow(rng.Float64(), 3)
+		}
+	}
+	return lam
+}
+
+// clusteredSpectrum has 2n/5 eigenvalues within 1e-12 of 0.3 and the rest
+// spread over [-1, 1].
+func clusteredSpectrum(n int, seed uint64) []float64 {
+	rng := rand.New(rand.NewPCG(seed, 2))
+	lam := make([]float64, n)
+	for i := range lam {
+		if i < 2*n/5 {
+			lam[i] = 0.3 + 1e-12*rng.Float64()
+		} else {
+			lam[i] = 2*rng.Float64() - 1
+		}
+	}
+	return lam
+}
+
+// checkTight verifies every pair's residual ||A v - lambda v|| <= 1e-12 ||A||
+// and max |V^T V - I| <= 1e-12.
+func checkTight(t *testing.T, name string, a *mat.SymDense, vals []float64, vecs *mat.Dense) {
+	t.Helper()
+	n := a.SymmetricDim()
+	anorm := math.Max(math.Abs(vals[0]), math.Abs(vals[n-1]))
+	var av mat.Dense
+	av.Mul(a, vecs)
+	worst := 0.0
+	for j := range n {
+		var r float64
+		for i := range n {
+			d := av.At(i, j) - vals[j]*vecs.At(i, j)
+			r += d * d
+		}
+		worst = math.Max(worst, math.Sqrt(r)/anorm)
+	}
+	if worst > 1e-12 {
+		t.Errorf("%s: largest residual ||A v - lambda v|| = %.3g ||A||", name, worst)
+	}
+	var vtv mat.Dense
+	vtv.Mul(vecs.T(), vecs)
+	worst = 0
+	for i := range n {
+		for j := range n {
+			d := vtv.At(i, j)
+			if i == j {
+				d--
+			}
+			worst = math.Max(worst, math.Abs(d))
+		}
+	}
+	if worst > 1e-12 {
+		t.Errorf("%s: max |V^T V - I| = %.3g", name, worst)
+	}
+}
+
+// TestLargeClusters: a tight cluster bigger than a panel (subspace
+// iteration), exact nulls, and a long chain of close eigenvalues (windowed
+// orthogonalisation) must keep residuals and orthogonality at rounding
+// level, and the result must not depend on goroutine scheduling.
+func TestLargeClusters(t *testing.T) {
+	n := 400
+	lam := append(clusteredSpectrum(n/2, 4), hessianSpectrum(n/2, 5)...)
+	for i := range 20 {
+		lam[i] = 0
+	}
+	a := withSpectrum(lam, 6)
+	vals, vecs, err := Factorize(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sorted := slices.Clone(lam)
+	slices.Sort(sorted)
+	for i, w := range sorted {
+		if math.Abs(vals[i]-w) > 1e-13 {
+			t.Fatalf("eigenvalue %d = %.17g, want %.17g", i, vals[i], w)
+		}
+	}
+	checkTight(t, "clusters", a, vals, vecs)
+	for range 2 {
+		vals2, vecs2, err := Factorize(a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(vals, vals2) || !slices.Equal(vecs.RawMatrix().Data, vecs2.RawMatrix().Data) {
+			t.Fatal("two runs on the same matrix differ")
+		}
+	}
+}
+
+// TestSplitTridiagonal: a block-diagonal matrix of two equal blocks
+// reduces to a tridiagonal matrix with an exact zero coupling, and every
+// eigenvalue comes twice, once from each piece.
+func TestSplitTridiagonal(t *testing.T) {
+	rng := rand.New(rand.NewPCG(8, 8))
+	k := 40
+	a := mat.NewSymDense(2*k, nil)
+	for i := range k {
+		for j := i; j < k; j++ {
+			v := rng.NormFloat64()
+			a.SetSym(i, j, v)
+			a.SetSym(k+i, k+j, v)
+		}
+	}
+	vals, vecs, err := Factorize(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var es mat.EigenSym
+	es.Factorize(a, false)
+	want := es.Values(nil)
+	for i, w := range want {
+		if math.Abs(vals[i]-w) > 1e-12*math.Abs(want[2*k-1]) {
+			t.Fatalf("eigenvalue %d = %.17g, want %.17g", i, vals[i], w)
+		}
+	}
+	checkTight(t, "split", a, vals, vecs)
+}
+
 func sortFloats(x []float64) {
 	for i := 1; i < len(x); i++ {
 		for j := i; j > 0 && x[j] < x[j-1]; j-- {
@@ -163,6 +303,36 @@ func BenchmarkFactorize(b *testing.B) {
 		})
 	}
 	_ = time.Now
+}
+
+var large = flag.Bool("symeig.large", false, "also benchmark n = 5000 in BenchmarkFactorizeClustered")
+
+// BenchmarkFactorizeClustered times spectra with large clusters: a
+// Hessian-like one (a dense near-null band of thousands at n = 5000) and one
+// with 2n/5 eigenvalues within 1e-12 of each other.
+//
+//	go test ./internal/symeig -run XXX -bench Clustered [-symeig.large]
+func BenchmarkFactorizeClustered(b *testing.B) {
+	ns := []int{1000, 2000}
+	if *large {
+		ns = append(ns, 5000)
+	}
+	for _, n := range ns {
+		for _, kind := range []string{"hessian", "tight"} {
+			lam := hessianSpectrum(n, 1)
+			if kind == "tight" {
+				lam = clusteredSpectrum(n, 1)
+			}
+			a := withSpectrum(lam, 1)
+			b.Run(kind+"/"+itoa(n), func(b *testing.B) {
+				for b.Loop() {
+					if _, _, err := Factorize(a); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
 }
 
 func itoa(n int) string {

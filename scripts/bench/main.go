@@ -64,7 +64,7 @@ func main() {
 			log.Fatal(err)
 		}
 		sides := []side{
-			{label: "sgdyn", cmd: goChild(name, "fused")},
+			{label: "fused", cmd: goChild(name, "fused")},
 			{label: "torch", cmd: torchChild(*python, script, name, *torchLib)},
 		}
 		if *plain {

@@ -1,4 +1,4 @@
-package main
+package experiment
 
 import (
 	"os"
@@ -26,7 +26,7 @@ func FuzzReadDirections(f *testing.F) {
 	f.Fuzz(func(t *testing.T, content []byte) {
 		path := filepath.Join(t.TempDir(), "x.npy")
 		os.WriteFile(path, content, 0o644)
-		dirs, err := readDirections(path, params)
+		dirs, err := ReadDirections(path, params)
 		if err != nil {
 			return
 		}
@@ -38,11 +38,11 @@ func FuzzReadDirections(f *testing.F) {
 	})
 }
 
-// FuzzParseExperiment: any YAML either fails with a one-line error or gives
-// a valid experiment whose ensembles all have names and positive sizes.
-func FuzzParseExperiment(f *testing.F) {
+// FuzzParse: any YAML either fails with a one-line error or gives a valid
+// experiment whose ensembles all have names and positive sizes.
+func FuzzParse(f *testing.F) {
 	for _, name := range []string{"quick", "linreg-oracle", "lr-scan"} {
-		raw, err := readExperimentForTest(name)
+		_, raw, err := read(name)
 		if err != nil {
 			f.Fatal(err)
 		}
@@ -51,22 +51,19 @@ func FuzzParseExperiment(f *testing.F) {
 	f.Add([]byte("ensemble: {lr: [0.1, -1]}\n"))
 	f.Add([]byte("hessian: {top: x}\n"))
 	f.Fuzz(func(t *testing.T, in []byte) {
-		e, err := parseExperiment(in)
+		c, err := Parse(in)
 		if err != nil {
 			if strings.Contains(err.Error(), "\n") {
 				t.Fatalf("multi-line error %q", err)
 			}
 			return
 		}
-		for _, c := range e.ensembleConfigs() {
-			if c.Name == "" || c.Batch < 1 {
-				t.Fatalf("ensemble %+v from a valid experiment", c)
+		for _, n := range []int{0, 1, 1 << 20} {
+			for _, e := range c.Ensembles(n) {
+				if e.Name == "" || e.Batch < 1 {
+					t.Fatalf("ensemble %+v from a valid experiment", e)
+				}
 			}
 		}
 	})
-}
-
-func readExperimentForTest(name string) ([]byte, error) {
-	_, raw, err := readExperiment(name)
-	return raw, err
 }
