@@ -57,6 +57,18 @@ type graphModel struct {
 	chunkGrad []float64
 }
 
+// HasKinks reports whether the network has ReLU or max-pool kinks (the
+// CNN, a ReLU MLP): see Kinked.
+func (m *graphModel) HasKinks() bool {
+	switch a := m.arch.(type) {
+	case *cnn, opsCNN:
+		return true
+	case *mlp:
+		return a.cfg.Activation == "relu"
+	}
+	return false
+}
+
 type instanceKey struct {
 	n    int
 	grad bool

@@ -28,6 +28,16 @@ type Piecewise interface {
 	GradFrozen(b *data.Batch, pat *Pattern, grad []float64) (float64, error)
 }
 
+// Kinked is implemented by models that say whether their loss has ReLU or
+// max-pool kinks. One with kinks that is not Piecewise (the plain and ops
+// Gorgonia graphs of the CNN or of a ReLU MLP) cannot hold its activation
+// pattern fixed, so central differences of its gradients straddle kinks;
+// probe.NewHessian refuses it rather than return products that are wrong
+// by large factors.
+type Kinked interface {
+	HasKinks() bool
+}
+
 // Pattern is the activation pattern of a batch: a fixed number of bytes per
 // example, whose meaning only the model that recorded it knows. A model
 // without kinks records an empty pattern.

@@ -56,6 +56,11 @@ func NewHessian(m models.Model, b *data.Batch, w0 []float64, step float64) (*Hes
 	p := len(w0)
 	h := &Hessian{model: m, batch: b, w0: w0, step: step,
 		Grad0: make([]float64, p), w: make([]float64, p), gp: make([]float64, p), gm: make([]float64, p)}
+	if k, ok := m.(models.Kinked); ok && k.HasKinks() {
+		if _, ok := m.(models.Piecewise); !ok {
+			return nil, fmt.Errorf("hessian: the model has ReLU or max-pool kinks but cannot hold its activation pattern fixed, so central differences would cross kinks; use the fused implementation (impl fused) or a models.FromGraph model")
+		}
+	}
 	m.SetParams(w0)
 	if pw, ok := m.(models.Piecewise); ok {
 		pat, err := pw.RecordPattern(b)

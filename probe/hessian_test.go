@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"gonum.org/v1/gonum/mat"
@@ -360,4 +361,44 @@ func checkLanczosAgainstDense(t *testing.T, h Operator, a *mat.SymDense) *Lanczo
 		}
 	}
 	return res
+}
+
+// TestHessianRefusesUnholdablePattern checks that NewHessian refuses a
+// model with ReLU or max-pool kinks that cannot hold its activation
+// pattern (the plain and ops Gorgonia graphs), whose central differences
+// would cross kinks, and accepts the fused one and smooth plain models.
+func TestHessianRefusesUnholdablePattern(t *testing.T) {
+	rng := rand.New(rand.NewPCG(4, 4))
+	img := models.Shape{Image: []int{3, 8, 8}, Classes: 10}
+	cnnBatch := &data.Batch{N: 4, X: make([]float64, 4*3*8*8), Labels: []int{0, 1, 2, 3}}
+	for i := range cnnBatch.X {
+		cnnBatch.X[i] = rng.NormFloat64()
+	}
+	tab := models.Shape{Inputs: 5, Classes: 3}
+	tabBatch := randomBatch(rng, 12, 5, 3)
+	for _, c := range []struct {
+		name   string
+		cfg    models.Config
+		shape  models.Shape
+		b      *data.Batch
+		refuse bool
+	}{
+		{"cnn ops", models.Config{Kind: "cnn", Impl: "ops", CNN: models.CNNConfig{Width: 2, Hidden: 6}}, img, cnnBatch, true},
+		{"cnn plain", models.Config{Kind: "cnn", Impl: "plain", CNN: models.CNNConfig{Width: 2, Hidden: 6}}, img, cnnBatch, true},
+		{"cnn fused", models.Config{Kind: "cnn", Impl: "fused", CNN: models.CNNConfig{Width: 2, Hidden: 6}}, img, cnnBatch, false},
+		{"relu mlp plain", models.Config{Kind: "mlp", Impl: "plain", MLP: models.MLPConfig{Hidden: []int{4}, Activation: "relu"}}, tab, tabBatch, true},
+		{"relu mlp fused", models.Config{Kind: "mlp", Impl: "fused", MLP: models.MLPConfig{Hidden: []int{4}, Activation: "relu"}}, tab, tabBatch, false},
+		{"tanh mlp plain", models.Config{Kind: "mlp", Impl: "plain", MLP: models.MLPConfig{Hidden: []int{4}}}, tab, tabBatch, false},
+	} {
+		m, w := newModel(t, c.cfg, c.shape)
+		_, err := NewHessian(m, c.b, w, 0)
+		switch {
+		case c.refuse && err == nil:
+			t.Errorf("%s: NewHessian accepted a kinked model that cannot hold its pattern", c.name)
+		case c.refuse && !strings.Contains(err.Error(), "cannot hold its activation pattern"):
+			t.Errorf("%s: error %q does not say why", c.name, err)
+		case !c.refuse && err != nil:
+			t.Errorf("%s: %v", c.name, err)
+		}
+	}
 }
