@@ -30,9 +30,6 @@ func newLayerNormStage[T float](name string, m, d, parts int) *layerNormStage[T]
 		xhat: make([]T, m*d), rstd: make([]T, m), y: opsBuffer[T](m, d)}
 }
 
-// layerNormParts is how many goroutines a LayerNorm of m rows of d uses.
-func layerNormParts(m, d, procs int) int { return opsWorkers(m, 10*d, procs) }
-
 func (l *layerNormStage[T]) rowShape() tensor.Shape { return tensor.Shape{l.m, l.d} }
 func (l *layerNormStage[T]) vecShape() tensor.Shape { return tensor.Shape{l.d} }
 
@@ -180,9 +177,6 @@ type geluStage[T float] struct {
 func newGeluStage[T float](name string, m, k, parts int) *geluStage[T] {
 	return &geluStage[T]{name: name, m: m, k: k, parts: max(1, parts), th: make([]T, m*k), y: opsBuffer[T](m, k)}
 }
-
-// geluParts is how many goroutines a GELU of m rows of k uses.
-func geluParts(m, k, procs int) int { return opsWorkers(m, 30*k, procs) }
 
 func (s *geluStage[T]) shape() tensor.Shape { return tensor.Shape{s.m, s.k} }
 

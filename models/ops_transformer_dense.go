@@ -24,9 +24,6 @@ type splitDenseOp[T float] struct {
 
 var _ G.SDOp = splitDenseOp[float32]{}
 
-// denseParts is how many goroutines a dense layer of m rows uses.
-func denseParts(m, in, out, procs int) int { return opsWorkers(m, in*out, procs) }
-
 func (op splitDenseOp[T]) plain() denseOp[T] { return denseOp[T]{op.d} }
 
 func (op splitDenseOp[T]) Arity() int    { return op.d.arity() }

@@ -71,7 +71,8 @@ func main() {
 	set := map[string]bool{}
 	flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
 
-	cfg := models.Config{Kind: "cnn", DType: "float64", CNN: models.CNNConfig{Width: *width, Hidden: *hidden}}
+	// Impl fused, the probe path's: it holds the ReLU and max-pool pattern fixed.
+	cfg := models.Config{Kind: "cnn", DType: "float64", Impl: "fused", CNN: models.CNNConfig{Width: *width, Hidden: *hidden}}
 	if *checkpoint != "" {
 		sc, err := sidecarCNN(*checkpoint)
 		if err != nil {
