@@ -83,6 +83,34 @@ type Survey struct {
 	// FrozenPattern: the products held the reference point's ReLU and
 	// max-pool pattern fixed (a network with kinks).
 	FrozenPattern bool
+	// Window is the ensemble window the survey classified against; each
+	// ensemble applies the same threshold to its own eta and T.
+	Window probe.Window
+}
+
+// windowFlat says whether survey direction d is window-flat for an
+// ensemble of T steps at learning rate eta: not null, and its certified
+// ||H u|| (|lambda| for an eigenvector) times eta T below the survey's
+// threshold. The survey's own class refers to the survey's window, which
+// need not be this ensemble's.
+func (s *Survey) windowFlat(d probe.Direction, eta float64, steps int64) bool {
+	return !d.Null && d.Class != probe.ClassNull && windowCurvature(d)*eta*float64(steps) < s.flatThreshold()
+}
+
+func (s *Survey) flatThreshold() float64 {
+	if s.Window.Threshold > 0 {
+		return s.Window.Threshold
+	}
+	return probe.DefaultFlatThreshold
+}
+
+// windowCurvature is the curvature bound that certifies d: ||H u||, or
+// |lambda| for surveys that did not record it.
+func windowCurvature(d probe.Direction) float64 {
+	if d.HNorm > 0 {
+		return d.HNorm
+	}
+	return math.Abs(d.Lambda)
 }
 
 // Ensemble is one ensemble's measurements and classification.
@@ -127,6 +155,11 @@ type Direction struct {
 	StatDiscrete *float64 `json:"stationary_discrete"`
 	StatLangevin *float64 `json:"stationary_langevin"`
 	FlatSlope    *float64 `json:"pred_flat_slope"` // eta^2 c per step
+	// CurvatureWindow is the direction's certified ||H u|| times eta T:
+	// below the survey's threshold it is window-flat for this ensemble
+	// (WindowFlat), whatever the survey's window was.
+	CurvatureWindow *float64 `json:"h_norm_eta_t,omitempty"`
+	WindowFlat      bool     `json:"window_flat"`
 	// CoupledSlope is the growth per step of a window-flat direction with
 	// the transfer from the stiff probed modes (THEORY.md section 7).
 	CoupledSlope *float64 `json:"pred_coupled_slope,omitempty"`
@@ -320,7 +353,7 @@ func readSurvey(dir string) (*Survey, error) {
 	}
 	s := &Survey{Top: raw.Top, Bottom: raw.Bottom, Density: raw.Density, Trace: raw.Trace, Loss: raw.Loss,
 		GradNorm: raw.GradNorm, HVPs: raw.HVPs, Checkpoint: raw.Checkpoint, BatchSize: raw.Settings.BatchSize,
-		FrozenPattern: raw.FrozenPattern}
+		FrozenPattern: raw.FrozenPattern, Window: raw.Settings.Window}
 	db, err := os.ReadFile(filepath.Join(dir, "directions.json"))
 	if err != nil {
 		return nil, err
@@ -397,12 +430,16 @@ func buildEnsemble(dir string, r *Report, o Options) (*Ensemble, error) {
 			d.StatLangevin = num(analysis.LangevinStationary(man.LR, *p))
 			d.FlatSlope = num(analysis.FlatSlope(man.LR, p.C))
 			if k < len(r.Survey.Directions) {
-				d.MeanGrad = num(r.Survey.Directions[k].MeanGrad)
+				sd := r.Survey.Directions[k]
+				d.MeanGrad = num(sd.MeanGrad)
+				d.CurvatureWindow = num(windowCurvature(sd) * man.LR * float64(man.Steps))
+				d.WindowFlat = r.Survey.windowFlat(sd, man.LR, man.Steps)
 			}
 		}
 		e.Directions = append(e.Directions, d)
 		e.Counts[d.Class]++
 	}
+	windowFlatNote(r, e)
 	if r.Survey != nil && r.Survey.noise != nil {
 		scale := 1.0
 		if r.Survey.BatchSize > 0 && man.Batch > 0 {
@@ -411,6 +448,37 @@ func buildEnsemble(dir string, r *Report, o Options) (*Ensemble, error) {
 		addSubspace(r, e, &man, schemeNoiseScale(r, &man, scale))
 	}
 	return e, nil
+}
+
+// windowFlatNote says, when this ensemble's window makes a different set
+// of directions window-flat than the survey's window did, how many are
+// window-flat here and what bound that is.
+func windowFlatNote(r *Report, e *Ensemble) {
+	if r.Survey == nil {
+		return
+	}
+	var here, survey, certifiedFlat int
+	for k, d := range e.Directions {
+		if k >= len(r.Survey.Directions) {
+			break
+		}
+		sd := r.Survey.Directions[k]
+		if d.WindowFlat {
+			here++
+			if strings.HasPrefix(sd.Source, "flat-") {
+				certifiedFlat++
+			}
+		}
+		if sd.Class == probe.ClassWindowFlat {
+			survey++
+		}
+	}
+	m := e.Manifest
+	if here == survey && (r.Survey.Window.LR == m.LR && r.Survey.Window.Steps == m.Steps || r.Survey.Window.LR == 0) {
+		return
+	}
+	r.Notes = append(r.Notes, fmt.Sprintf("ensemble %s: window eta %g x T %d makes %d probed directions window-flat (||H u|| < %.3g = %g/(eta T); %d of them from the flat search), against %d for the survey's window eta %g x T %d",
+		e.Name, m.LR, m.Steps, here, r.Survey.flatThreshold()/(m.LR*float64(m.Steps)), r.Survey.flatThreshold(), certifiedFlat, survey, r.Survey.Window.LR, r.Survey.Window.Steps))
 }
 
 // directionParams matches the ensemble's directions to the survey's

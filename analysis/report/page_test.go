@@ -198,14 +198,19 @@ func TestDirectionTable(t *testing.T) {
 	e := synthEnsemble("e", 0.1)
 	sub := 1.23456789e-5
 	e.Directions[0].PredSubspace = &sub
+	hw := 0.0123456
+	e.Directions[1].CurvatureWindow, e.Directions[1].WindowFlat = &hw, true
 	html, err := renderTable(directionTable(e))
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := string(html)
 	cells := regexp.MustCompile(`<td[^>]*>(.*?)</td>`).FindAllStringSubmatch(s, -1)
-	if len(cells) != 4*11 {
-		t.Fatalf("%d cells, want 4 rows of 11", len(cells))
+	if len(cells) != 4*12 {
+		t.Fatalf("%d cells, want 4 rows of 12", len(cells))
+	}
+	if !strings.Contains(s, ">0.0123 flat<") || strings.Count(s, " flat<") != 1 {
+		t.Errorf("the window-flat direction is not marked, or others are")
 	}
 	number := regexp.MustCompile(`-?[0-9.]+(e-?[0-9]+)?`)
 	for _, c := range cells {

@@ -317,3 +317,59 @@ func TestPaperScanFitsRefused(t *testing.T) {
 		t.Errorf("fit over an absent bucket: %+v", f)
 	}
 }
+
+// TestWindowFlatPerEnsemble checks that each ensemble applies the
+// window-flat rule to its own eta and T: at the survey's window (lr1) the
+// set is the survey's window-flat class; at half the learning rate (lr0)
+// the bound doubles.
+func TestWindowFlatPerEnsemble(t *testing.T) {
+	run := paperRun(t)
+	r, err := Build(run, Options{Resamples: 50, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	thr := r.Survey.flatThreshold()
+	if r.Survey.Window.LR != 0.05 || r.Survey.Window.Steps != 40 || thr != probe.DefaultFlatThreshold {
+		t.Fatalf("survey window %+v, threshold %g", r.Survey.Window, thr)
+	}
+	counts := map[string]int{}
+	for _, e := range r.Ensembles {
+		for k, d := range e.Directions {
+			sd := r.Survey.Directions[k]
+			h := sd.HNorm * e.Manifest.LR * float64(e.Manifest.Steps)
+			want := !sd.Null && h < thr
+			if d.WindowFlat != want || d.CurvatureWindow == nil || math.Abs(*d.CurvatureWindow-h) > 1e-12*h {
+				t.Errorf("%s %s: window-flat %v (||Hu|| eta T %v), want %v (%g)", e.Name, d.Source, d.WindowFlat, sig3p(d.CurvatureWindow), want, h)
+			}
+			if e.Manifest.LR == r.Survey.Window.LR && d.WindowFlat != (sd.Class == probe.ClassWindowFlat) {
+				t.Errorf("%s %s: window-flat %v at the survey's own window, survey class %s", e.Name, d.Source, d.WindowFlat, sd.Class)
+			}
+			if d.WindowFlat {
+				counts[e.Name]++
+			}
+		}
+	}
+	if counts["lr1"] < 2 || counts["lr0"] < counts["lr1"] {
+		t.Errorf("window-flat counts %v: want at least the 2 flat directions at the survey's window, and no fewer at half eta", counts)
+	}
+}
+
+// TestOrthonormalSubset: only the directions the subspace recursion runs
+// over need be orthonormal.
+func TestOrthonormalSubset(t *testing.T) {
+	v := []float64{
+		1, 0, 0,
+		0, 0.6, 0.8, // overlaps the next row by 0.6
+		0, 1, 0,
+	}
+	n := &surveyNoiseArrays{k: 3, gram: gramRows(v, 3, 3)}
+	if !n.orthonormal([]int{0, 2}, 1e-12) || !n.orthonormal([]int{0, 1}, 1e-12) {
+		t.Errorf("orthonormal pairs refused")
+	}
+	if n.orthonormal([]int{0, 1, 2}, 1e-6) || n.orthonormal([]int{1, 2}, 0.5) {
+		t.Errorf("overlapping rows accepted")
+	}
+	if (&surveyNoiseArrays{k: 3}).orthonormal([]int{0}, 1) {
+		t.Errorf("no directions file, yet orthonormal")
+	}
+}

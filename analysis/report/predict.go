@@ -12,6 +12,7 @@ import (
 
 	"github.com/sgdyn/sgdyn/analysis"
 	"github.com/sgdyn/sgdyn/internal/npy"
+	"github.com/sgdyn/sgdyn/probe"
 	"github.com/sgdyn/sgdyn/train"
 )
 
@@ -23,9 +24,31 @@ type surveyNoiseArrays struct {
 	hv   *mat.SymDense
 	cov  *mat.SymDense
 	curv []*mat.SymDense
-	// orthonormal reports whether the probed directions are, as the
-	// recursion assumes.
-	orthonormal bool
+	// gram is V V^T of the probed directions (nil if directions.npy is
+	// unreadable): the recursion assumes the directions it runs over are
+	// orthonormal.
+	gram *mat.SymDense
+}
+
+// orthonormal reports whether the directions keep are orthonormal to tol.
+// Only those the recursion runs over matter: an unconverged bottom Ritz
+// vector, excluded for its negative curvature, may overlap the others.
+func (n *surveyNoiseArrays) orthonormal(keep []int, tol float64) bool {
+	if n.gram == nil {
+		return false
+	}
+	for a, i := range keep {
+		for _, j := range keep[a:] {
+			want := 0.0
+			if i == j {
+				want = 1
+			}
+			if math.Abs(n.gram.At(i, j)-want) > tol {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // readSurveyNoise loads hessian/noise.npz and checks that the probed
@@ -70,28 +93,26 @@ func readSurveyNoise(dir string) (*surveyNoiseArrays, error) {
 	shape, raw, err := npy.ReadNPY(filepath.Join(dir, "directions.npy"))
 	if err == nil && len(shape) == 2 && shape[0] == k {
 		v, _ := raw.([]float64)
-		n.orthonormal = v != nil && orthonormalRows(v, k, shape[1], 1e-6)
+		if v != nil {
+			n.gram = gramRows(v, k, shape[1])
+		}
 	}
 	return n, nil
 }
 
-func orthonormalRows(v []float64, k, p int, tol float64) bool {
+// gramRows is V V^T for the k rows of length p in v.
+func gramRows(v []float64, k, p int) *mat.SymDense {
+	g := mat.NewSymDense(k, nil)
 	for i := range k {
 		for j := i; j < k; j++ {
 			var s float64
 			for r := range p {
 				s += v[i*p+r] * v[j*p+r]
 			}
-			want := 0.0
-			if i == j {
-				want = 1
-			}
-			if math.Abs(s-want) > tol {
-				return false
-			}
+			g.SetSym(i, j, s)
 		}
 	}
-	return true
+	return g
 }
 
 // addSubspace gives every direction of e the subspace recursion's curve
@@ -105,23 +126,32 @@ func addSubspace(r *Report, e *Ensemble, man *train.EnsembleManifest, scale floa
 	if nz == nil || nz.cov == nil || len(nz.curv) < 2 || nz.k != len(e.Directions) {
 		return
 	}
-	if !nz.orthonormal {
-		r.Notes = append(r.Notes, fmt.Sprintf("ensemble %s: the probed directions are not orthonormal, so the subspace recursion (which assumes they are) is not shown", man.Name))
-		return
+	// The coupled rate needs only the per-batch curvatures, not an
+	// orthonormal set.
+	all := make([]int, nz.k)
+	for i := range all {
+		all[i] = i
 	}
+	addCoupled(r, e, man, scaledBatches(nz, all, scale))
+	defer countHits(r, e)
 	// Negative-curvature directions grow geometrically in the linearised
 	// theory (to +Inf over long windows), and nulls do not move: the
 	// recursion runs over the others, whose couplings it keeps.
 	var keep []int
 	for i := range e.Directions {
 		if i < len(r.Survey.Directions) {
-			if cl := r.Survey.Directions[i].Class; cl == "negative" || cl == "null" || r.Survey.Directions[i].Null {
+			sd := r.Survey.Directions[i]
+			if sd.Null || sd.Class == probe.ClassNull || sd.Lambda < 0 && !e.Directions[i].WindowFlat {
 				continue
 			}
 		}
 		keep = append(keep, i)
 	}
 	if len(keep) == 0 {
+		return
+	}
+	if !nz.orthonormal(keep, 1e-6) {
+		r.Notes = append(r.Notes, fmt.Sprintf("ensemble %s: the probed directions the subspace recursion would run over are not orthonormal, so it (which assumes they are) is not shown", man.Name))
 		return
 	}
 	k := len(keep)
@@ -164,12 +194,6 @@ func addSubspace(r *Report, e *Ensemble, man *train.EnsembleManifest, scale floa
 	if k < len(e.Directions) {
 		r.Notes = append(r.Notes, fmt.Sprintf("ensemble %s: the subspace recursion runs over the %d probed directions that are neither null nor of negative curvature (the linearised theory of a negative direction grows without bound)", man.Name, k))
 	}
-	all := make([]int, nz.k)
-	for i := range all {
-		all[i] = i
-	}
-	addCoupled(r, e, man, scaledBatches(nz, all, scale))
-	countHits(r, e)
 }
 
 // scaledBatches returns the survey's per-batch V^T H_B V restricted to the
@@ -216,7 +240,7 @@ func interpolated(xs, ys []float64) Curve {
 }
 
 // addCoupled sets the coupled flat-direction rate (THEORY.md section 7)
-// for each direction the survey classified window-flat, with the stiff
+// for each direction window-flat for this ensemble's window, with the stiff
 // probed eigendirections (top-i, bottom-i) as the modes that feed it.
 func addCoupled(r *Report, e *Ensemble, man *train.EnsembleManifest, batches []*mat.SymDense) {
 	s2, err := analysis.CrossCurvatureNoise(batches, r.Survey.noise.hv)
@@ -233,7 +257,7 @@ func addCoupled(r *Report, e *Ensemble, man *train.EnsembleManifest, batches []*
 	}
 	for u := range e.Directions {
 		d := &e.Directions[u]
-		if u >= len(r.Survey.Directions) || r.Survey.Directions[u].Class != "window-flat" || d.params == nil {
+		if !d.WindowFlat || d.params == nil {
 			continue
 		}
 		var modes []analysis.DirectionParams
@@ -260,7 +284,7 @@ func countHits(r *Report, e *Ensemble) {
 	in := func(p *float64, ci []*float64) bool {
 		return p != nil && len(ci) == 2 && ci[0] != nil && ci[1] != nil && *ci[0] <= *p && *p <= *ci[1]
 	}
-	for i, d := range e.Directions {
+	for _, d := range e.Directions {
 		if d.Class == string(analysis.Null) {
 			continue
 		}
@@ -279,7 +303,7 @@ func countHits(r *Report, e *Ensemble) {
 		if in(d.PredSubspace, d.VarFinalCI) {
 			t.sub++
 		}
-		if i < len(r.Survey.Directions) && r.Survey.Directions[i].Class == "window-flat" {
+		if d.WindowFlat {
 			flat++
 			if in(d.FlatSlope, d.LateSlopeCI) {
 				flatDiag++

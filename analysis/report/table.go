@@ -110,9 +110,10 @@ func (t table) Tip(i int) string {
 // shows missing.
 func directionTable(e *Ensemble) table {
 	t := table{ID: "dirs-" + e.Name,
-		Head: []string{"#", "source", "λ", "ηλ", "c", "class", "log-log slope [CI]", "var(T) [CI]", "discrete", "Langevin", "subspace"},
+		Head: []string{"#", "source", "λ", "ηλ", "‖Hu‖ηT", "c", "class", "log-log slope [CI]", "var(T) [CI]", "discrete", "Langevin", "subspace"},
 		Tips: []string{"direction index", "where the direction comes from (top-i, bottom-i, flat-i, null-i, bulk-i, user-i)",
 			"curvature u·Hu at the reference point", "η λ at the ensemble's learning rate",
+			"the certified ||H u|| times η T: below the survey's threshold (marked flat) the direction is window-flat for this ensemble's window",
 			"gradient-noise variance along u at the ensemble's batch", "dynamical class; click for the reason",
 			"slope of ln V against ln t over the last decade, with its bootstrap interval",
 			"measured variance at the last usable step T, with its bootstrap interval",
@@ -132,6 +133,7 @@ func directionTable(e *Ensemble) table {
 			src,
 			numCell(d.Lambda),
 			numCell(d.EtaLambda),
+			curvatureWindowCell(d),
 			numCell(d.C),
 			cls,
 			ciCell(d.LogLogSlope, d.LogLogSlopeCI),
@@ -143,6 +145,17 @@ func directionTable(e *Ensemble) table {
 		t.Rows = append(t.Rows, r)
 	}
 	return t
+}
+
+// curvatureWindowCell shows ||H u|| eta T, marked "flat" when it makes the
+// direction window-flat for this ensemble.
+func curvatureWindowCell(d Direction) cell {
+	c := numCell(d.CurvatureWindow)
+	if d.WindowFlat {
+		c.Text += " flat"
+		c.Title = "window-flat for this ensemble's window"
+	}
+	return c
 }
 
 // sortScript makes every table.sortable sortable by a click on a column
