@@ -11,6 +11,8 @@ import (
 	"gorgonia.org/tensor"
 
 	"github.com/sgdyn/sgdyn/data"
+	"github.com/sgdyn/sgdyn/internal/gop"
+	"github.com/sgdyn/sgdyn/internal/kern"
 )
 
 // GraphNet is a network its user defines as a Gorgonia graph. FromGraph
@@ -385,7 +387,7 @@ func (ci *customInstance) movePattern(pat *Pattern, lo, n int, record bool) {
 	off := 0
 	for _, r := range ci.recs {
 		u := r.patternUnits()
-		copyPattern(r.patternMask(), pat.bytes[lo*pat.per:], n, pat.per, off, u, record)
+		kern.CopyPattern(r.patternMask(), pat.bytes[lo*pat.per:], n, pat.per, off, u, record)
 		off += u
 	}
 }
@@ -652,11 +654,11 @@ func (g *Graph) ReLU(x *G.Node) (*G.Node, error) {
 	var op G.Op
 	if g.b.dtype == tensor.Float32 {
 		s := &reluStage[float32]{id: id, n: g.n, units: total / g.n, shape: shape, state: g.state,
-			mask: make([]uint8, total), y: opsBuffer[float32](shape...)}
+			mask: make([]uint8, total), y: gop.Buffer[float32](shape...)}
 		op, g.recs = reluOp[float32]{s}, append(g.recs, s)
 	} else {
 		s := &reluStage[float64]{id: id, n: g.n, units: total / g.n, shape: shape, state: g.state,
-			mask: make([]uint8, total), y: opsBuffer[float64](shape...)}
+			mask: make([]uint8, total), y: gop.Buffer[float64](shape...)}
 		op, g.recs = reluOp[float64]{s}, append(g.recs, s)
 	}
 	y, err := G.ApplyOp(op, x)
@@ -687,7 +689,7 @@ func (g *Graph) MaxPool2D(x *G.Node, size, stride int) (*G.Node, error) {
 	id := g.nops
 	g.nops++
 	ho, wo := (s[2]-size)/stride+1, (s[3]-size)/stride+1
-	parts := opsWorkers(g.n, s[1]*ho*wo*size*size, g.procs)
+	parts := gop.Workers(g.n, s[1]*ho*wo*size*size, g.procs)
 	var op G.Op
 	if g.b.dtype == tensor.Float32 {
 		st := newPoolStage[float32](id, g.n, s[1], s[2], s[3], size, stride, ho, wo, parts, g.state)
@@ -707,7 +709,7 @@ func newPoolStage[T float](id, n, c, h, w, size, stride, ho, wo, parts int, stat
 	s := &poolStage[T]{id: id, n: n, c: c, h: h, w: w, size: size, stride: stride, ho: ho, wo: wo, parts: parts, state: state,
 		inShape: tensor.Shape{n, c, h, w}, outShapeOf: tensor.Shape{n, c, ho, wo}}
 	s.arg = make([]uint8, n*c*ho*wo)
-	s.y = opsBuffer[T](s.outShapeOf...)
+	s.y = gop.Buffer[T](s.outShapeOf...)
 	return s
 }
 
@@ -736,16 +738,7 @@ func (g *Graph) Dense(x, weight, bias *G.Node) (*G.Node, error) {
 		}
 		operands = append(operands, bias)
 	}
-	var op G.Op
-	if g.b.dtype == tensor.Float32 {
-		d := newDenseLayer[float32](weight.Name(), xs[0], xs[1], ws[1], false)
-		d.noBias = bias == nil
-		op = denseOp[float32]{d}
-	} else {
-		d := newDenseLayer[float64](weight.Name(), xs[0], xs[1], ws[1], false)
-		d.noBias = bias == nil
-		op = denseOp[float64]{d}
-	}
+	op := gop.NewDense(g.b.dtype, weight.Name(), xs[0], xs[1], ws[1], false, bias != nil)
 	y, err := G.ApplyOp(op, operands...)
 	if err != nil {
 		return nil, fmt.Errorf("Dense %s: %w", weight.Name(), err)
@@ -789,7 +782,7 @@ func (g *Graph) Conv2D(x, weight, bias *G.Node, stride, pad int) (*G.Node, error
 	// The data's gradient is never used; an activation's is.
 	needDX := x != g.x
 	ho, wo := (xs[2]+2*pad-ws[2])/stride+1, (xs[3]+2*pad-ws[3])/stride+1
-	parts := opsWorkers(g.n, 3*ws[0]*ws[1]*ws[2]*ws[3]*ho*wo, g.procs)
+	parts := gop.Workers(g.n, 3*ws[0]*ws[1]*ws[2]*ws[3]*ho*wo, g.procs)
 	var op G.Op
 	if g.b.dtype == tensor.Float32 {
 		op = convOp[float32]{newConvStage[float32](weight.Name(), g.n, xs[1], xs[2], xs[3], ws[0], ws[2], ws[3], stride, pad, needDX, bias != nil, parts)}
@@ -818,13 +811,7 @@ func (g *Graph) SoftmaxCrossEntropy(logits *G.Node) (*G.Node, error) {
 	g.nops++
 	name := fmt.Sprintf("xent#%d", id)
 	rows, k := g.Rows(), g.m.classes
-	var op G.Op
-	if g.b.dtype == tensor.Float32 {
-		op = xentOp[float32]{newXentStage[float32](name, rows, k)}
-	} else {
-		op = xentOp[float64]{newXentStage[float64](name, rows, k)}
-	}
-	loss, err := G.ApplyOp(op, logits, labels)
+	loss, err := G.ApplyOp(gop.NewCrossEntropy(g.b.dtype, name, rows, k), logits, labels)
 	if err != nil {
 		return nil, fmt.Errorf("SoftmaxCrossEntropy: %w", err)
 	}
@@ -859,14 +846,8 @@ func (g *Graph) CausalSelfAttention(q, k, v *G.Node, heads int) (*G.Node, error)
 	g.nops++
 	name := fmt.Sprintf("attn#%d", id)
 	ctx := g.m.context
-	parts := attnParts(g.n, ctx, d, g.procs)
-	var op G.Op
-	if g.b.dtype == tensor.Float32 {
-		op = attnOp[float32]{newAttnStage[float32](name, g.n, ctx, heads, d, parts)}
-	} else {
-		op = attnOp[float64]{newAttnStage[float64](name, g.n, ctx, heads, d, parts)}
-	}
-	y, err := G.ApplyOp(op, q, k, v)
+	parts := gop.AttentionParts(g.n, ctx, d, g.procs)
+	y, err := G.ApplyOp(gop.NewAttention(g.b.dtype, name, g.n, ctx, heads, d, parts), q, k, v)
 	if err != nil {
 		return nil, fmt.Errorf("CausalSelfAttention: %w", err)
 	}

@@ -9,6 +9,8 @@ import (
 	"gorgonia.org/tensor"
 
 	"github.com/sgdyn/sgdyn/internal/gemm"
+	"github.com/sgdyn/sgdyn/internal/gop"
+	"github.com/sgdyn/sgdyn/internal/kern"
 )
 
 // The ops a user's graph (FromGraph) builds with Graph's methods. The
@@ -53,11 +55,11 @@ var _ G.SDOp = reluOp[float32]{}
 
 func (op reluOp[T]) Arity() int { return 1 }
 func (op reluOp[T]) Type() hm.Type {
-	return hm.NewFnType(opsType(len(op.s.shape)), opsType(len(op.s.shape)))
+	return hm.NewFnType(gop.TensorType(len(op.s.shape)), gop.TensorType(len(op.s.shape)))
 }
 
 func (op reluOp[T]) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
-	if err := opsCheckShapes(op, in, op.s.shape); err != nil {
+	if err := gop.CheckShapes(op, in, op.s.shape); err != nil {
 		return nil, err
 	}
 	return op.s.shape.Clone(), nil
@@ -68,11 +70,11 @@ func (op reluOp[T]) Do(vals ...G.Value) (G.Value, error) {
 	if len(vals) != 1 {
 		return nil, fmt.Errorf("%v: want 1 input, got %d", op, len(vals))
 	}
-	x, err := opsData[T](vals[0], len(s.mask), op.String()+" input")
+	x, err := gop.Data[T](vals[0], len(s.mask), op.String()+" input")
 	if err != nil {
 		return nil, err
 	}
-	y, err := opsOutput[T](s.y, s.shape)
+	y, err := gop.Output[T](s.y, s.shape)
 	if err != nil {
 		return nil, fmt.Errorf("%v: %w", op, err)
 	}
@@ -88,13 +90,13 @@ func (op reluOp[T]) ReturnsPtr() bool      { return false }
 func (op reluOp[T]) CallsExtern() bool     { return false }
 func (op reluOp[T]) OverwritesInput() int  { return -1 }
 func (op reluOp[T]) WriteHash(h hash.Hash) { fmt.Fprint(h, op.String()) }
-func (op reluOp[T]) Hashcode() uint32      { return opsHash(op) }
+func (op reluOp[T]) Hashcode() uint32      { return gop.Hash(op) }
 func (op reluOp[T]) String() string        { return fmt.Sprintf("ReLU#%d%v", op.s.id, op.s.shape) }
 func (op reluOp[T]) DiffWRT(int) []bool    { return []bool{true} }
 
 func (op reluOp[T]) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
 	if op.s.dx == nil {
-		op.s.dx = opsBuffer[T](op.s.shape...)
+		op.s.dx = gop.Buffer[T](op.s.shape...)
 	}
 	// The output is an operand only to order the gradient after the
 	// forward pass that writes the mask.
@@ -108,11 +110,11 @@ func (op reluOp[T]) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, erro
 func (op reluGradOp[T]) Arity() int { return 2 }
 func (op reluGradOp[T]) Type() hm.Type {
 	d := len(op.s.shape)
-	return hm.NewFnType(opsType(d), opsType(d), opsType(d))
+	return hm.NewFnType(gop.TensorType(d), gop.TensorType(d), gop.TensorType(d))
 }
 
 func (op reluGradOp[T]) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
-	if err := opsCheckShapes(op, in, op.s.shape, op.s.shape); err != nil {
+	if err := gop.CheckShapes(op, in, op.s.shape, op.s.shape); err != nil {
 		return nil, err
 	}
 	return op.s.shape.Clone(), nil
@@ -123,11 +125,11 @@ func (op reluGradOp[T]) Do(vals ...G.Value) (G.Value, error) {
 	if len(vals) != 2 {
 		return nil, fmt.Errorf("%v: want 2 inputs, got %d", op, len(vals))
 	}
-	dy, err := opsData[T](vals[1], len(s.mask), op.String()+" output gradient")
+	dy, err := gop.Data[T](vals[1], len(s.mask), op.String()+" output gradient")
 	if err != nil {
 		return nil, err
 	}
-	dx, err := opsOutput[T](s.dx, s.shape)
+	dx, err := gop.Output[T](s.dx, s.shape)
 	if err != nil {
 		return nil, fmt.Errorf("%v: %w", op, err)
 	}
@@ -139,11 +141,11 @@ func (op reluGradOp[T]) ReturnsPtr() bool      { return false }
 func (op reluGradOp[T]) CallsExtern() bool     { return false }
 func (op reluGradOp[T]) OverwritesInput() int  { return -1 }
 func (op reluGradOp[T]) WriteHash(h hash.Hash) { fmt.Fprint(h, op.String()) }
-func (op reluGradOp[T]) Hashcode() uint32      { return opsHash(op) }
+func (op reluGradOp[T]) Hashcode() uint32      { return gop.Hash(op) }
 func (op reluGradOp[T]) String() string        { return fmt.Sprintf("∂%v", reluOp[T](op)) }
 
 // reluRecord sets y = max(x, 0) and mask to 1 where x > 0, 0 elsewhere.
-// Branch-free, unlike copying and reluMask: the signs of activations are
+// Branch-free, unlike copying and kern.ReLUMask: the signs of activations are
 // unpredictable, and this is 4x faster.
 func reluRecord[T float](x, y []T, mask []uint8) {
 	y, mask = y[:len(x)], mask[:len(x)]
@@ -151,6 +153,14 @@ func reluRecord[T float](x, y []T, mask []uint8) {
 		mask[i] = b2u(v > 0)
 		y[i] = max(v, 0)
 	}
+}
+
+// b2u converts a comparison to 0 or 1; the compiler emits SETcc, no branch.
+func b2u(b bool) uint8 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // mulMask sets y = x times the 0/1 mask: the ReLU with a given pattern,
@@ -194,7 +204,7 @@ func (s *poolStage[T]) each(lo, hi int, fn func(in, out int)) {
 
 func (s *poolStage[T]) forward(x, y []T) {
 	frozen := s.state.frozen
-	opsParallel(s.n, s.parts, func(_, lo, hi int) {
+	gop.Parallel(s.n, s.parts, func(_, lo, hi int) {
 		s.each(lo, hi, func(in, out int) {
 			plane := x[in : in+s.h*s.w]
 			for oy := 0; oy < s.ho; oy++ {
@@ -229,7 +239,7 @@ func (s *poolStage[T]) forward(x, y []T) {
 
 // pool2Row max-pools the 2x2 windows of two image rows into y, with the
 // winners' indices (dy*2+dx, the first maximum on ties) in arg:
-// branch-free, as the fused CNN's biasReLUPool2, since which input wins is
+// branch-free, as the fused CNN's kern.BiasReLUPool2, since which input wins is
 // unpredictable.
 func pool2Row[T float](r0, r1, y []T, arg []uint8) {
 	for j := range y {
@@ -243,7 +253,7 @@ func pool2Row[T float](r0, r1, y []T, arg []uint8) {
 }
 
 func (s *poolStage[T]) backward(dy, dx []T) {
-	opsParallel(s.n, s.parts, func(_, lo, hi int) {
+	gop.Parallel(s.n, s.parts, func(_, lo, hi int) {
 		s.each(lo, hi, func(in, out int) {
 			plane := dx[in : in+s.h*s.w]
 			clear(plane)
@@ -265,10 +275,10 @@ type poolGradOp[T float] struct{ s *poolStage[T] }
 var _ G.SDOp = poolOp[float32]{}
 
 func (op poolOp[T]) Arity() int    { return 1 }
-func (op poolOp[T]) Type() hm.Type { return hm.NewFnType(opsType(4), opsType(4)) }
+func (op poolOp[T]) Type() hm.Type { return hm.NewFnType(gop.TensorType(4), gop.TensorType(4)) }
 
 func (op poolOp[T]) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
-	if err := opsCheckShapes(op, in, op.s.inShape); err != nil {
+	if err := gop.CheckShapes(op, in, op.s.inShape); err != nil {
 		return nil, err
 	}
 	return op.s.outShapeOf.Clone(), nil
@@ -279,11 +289,11 @@ func (op poolOp[T]) Do(vals ...G.Value) (G.Value, error) {
 	if len(vals) != 1 {
 		return nil, fmt.Errorf("%v: want 1 input, got %d", op, len(vals))
 	}
-	x, err := opsData[T](vals[0], s.inShape.TotalSize(), op.String()+" input")
+	x, err := gop.Data[T](vals[0], s.inShape.TotalSize(), op.String()+" input")
 	if err != nil {
 		return nil, err
 	}
-	y, err := opsOutput[T](s.y, s.outShapeOf)
+	y, err := gop.Output[T](s.y, s.outShapeOf)
 	if err != nil {
 		return nil, fmt.Errorf("%v: %w", op, err)
 	}
@@ -295,7 +305,7 @@ func (op poolOp[T]) ReturnsPtr() bool      { return false }
 func (op poolOp[T]) CallsExtern() bool     { return false }
 func (op poolOp[T]) OverwritesInput() int  { return -1 }
 func (op poolOp[T]) WriteHash(h hash.Hash) { fmt.Fprint(h, op.String()) }
-func (op poolOp[T]) Hashcode() uint32      { return opsHash(op) }
+func (op poolOp[T]) Hashcode() uint32      { return gop.Hash(op) }
 func (op poolOp[T]) DiffWRT(int) []bool    { return []bool{true} }
 
 func (op poolOp[T]) String() string {
@@ -304,7 +314,7 @@ func (op poolOp[T]) String() string {
 
 func (op poolOp[T]) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
 	if op.s.dx == nil {
-		op.s.dx = opsBuffer[T](op.s.inShape...)
+		op.s.dx = gop.Buffer[T](op.s.inShape...)
 	}
 	dx, err := G.ApplyOp(poolGradOp[T](op), output, grad)
 	if err != nil {
@@ -313,11 +323,13 @@ func (op poolOp[T]) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, erro
 	return G.Nodes{dx}, nil
 }
 
-func (op poolGradOp[T]) Arity() int    { return 2 }
-func (op poolGradOp[T]) Type() hm.Type { return hm.NewFnType(opsType(4), opsType(4), opsType(4)) }
+func (op poolGradOp[T]) Arity() int { return 2 }
+func (op poolGradOp[T]) Type() hm.Type {
+	return hm.NewFnType(gop.TensorType(4), gop.TensorType(4), gop.TensorType(4))
+}
 
 func (op poolGradOp[T]) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
-	if err := opsCheckShapes(op, in, op.s.outShapeOf, op.s.outShapeOf); err != nil {
+	if err := gop.CheckShapes(op, in, op.s.outShapeOf, op.s.outShapeOf); err != nil {
 		return nil, err
 	}
 	return op.s.inShape.Clone(), nil
@@ -328,11 +340,11 @@ func (op poolGradOp[T]) Do(vals ...G.Value) (G.Value, error) {
 	if len(vals) != 2 {
 		return nil, fmt.Errorf("%v: want 2 inputs, got %d", op, len(vals))
 	}
-	dy, err := opsData[T](vals[1], len(s.arg), op.String()+" output gradient")
+	dy, err := gop.Data[T](vals[1], len(s.arg), op.String()+" output gradient")
 	if err != nil {
 		return nil, err
 	}
-	dx, err := opsOutput[T](s.dx, s.inShape)
+	dx, err := gop.Output[T](s.dx, s.inShape)
 	if err != nil {
 		return nil, fmt.Errorf("%v: %w", op, err)
 	}
@@ -344,7 +356,7 @@ func (op poolGradOp[T]) ReturnsPtr() bool      { return false }
 func (op poolGradOp[T]) CallsExtern() bool     { return false }
 func (op poolGradOp[T]) OverwritesInput() int  { return -1 }
 func (op poolGradOp[T]) WriteHash(h hash.Hash) { fmt.Fprint(h, op.String()) }
-func (op poolGradOp[T]) Hashcode() uint32      { return opsHash(op) }
+func (op poolGradOp[T]) Hashcode() uint32      { return gop.Hash(op) }
 func (op poolGradOp[T]) String() string        { return fmt.Sprintf("∂%v", poolOp[T](op)) }
 
 // convStage is the 2-D convolution of n images (cin, h, w) with weights
@@ -385,7 +397,7 @@ func newConvStage[T float](name string, n, cin, h, w, cout, kh, kw, stride, pad 
 	s.wShape = tensor.Shape{cout, cin, kh, kw}
 	s.biasShape = tensor.Shape{cout}
 	s.oShape = tensor.Shape{n, cout, s.ho, s.wo}
-	s.out = opsBuffer[T](s.oShape...)
+	s.out = gop.Buffer[T](s.oShape...)
 	for range max(1, parts) {
 		s.scratch = append(s.scratch, &convStageScratch[T]{col: make([]T, s.patchRows*s.patchCols)})
 	}
@@ -396,10 +408,10 @@ func (s *convStage[T]) allocGrad() {
 	if s.dw != nil {
 		return
 	}
-	s.dw = opsBuffer[T](s.wShape...)
-	s.db = opsBuffer[T](s.biasShape...)
+	s.dw = gop.Buffer[T](s.wShape...)
+	s.db = gop.Buffer[T](s.biasShape...)
 	if s.needDX {
-		s.dx = opsBuffer[T](s.inShape...)
+		s.dx = gop.Buffer[T](s.inShape...)
 		s.wT = make([]T, s.weightSize)
 	}
 	for _, sc := range s.scratch {
@@ -411,7 +423,7 @@ func (s *convStage[T]) allocGrad() {
 // im2col writes image x's patch matrix into col.
 func (s *convStage[T]) im2col(x, col []T) {
 	if s.fast3x3 {
-		im2col3x3(x, s.cin, s.h, s.w, col)
+		kern.Im2Col3x3(x, s.cin, s.h, s.w, col)
 		return
 	}
 	hw := s.ho * s.wo
@@ -446,7 +458,7 @@ func (s *convStage[T]) im2col(x, col []T) {
 // applied to dcol.
 func (s *convStage[T]) col2im(dcol, dx []T) {
 	if s.fast3x3 {
-		col2im3x3(dcol, s.cin, s.h, s.w, dx)
+		kern.Col2Im3x3(dcol, s.cin, s.h, s.w, dx)
 		return
 	}
 	clear(dx[:s.imageSize])
@@ -475,7 +487,7 @@ func (s *convStage[T]) col2im(dcol, dx []T) {
 
 func (s *convStage[T]) forward(x, w, b, out []T) {
 	k, hw := s.patchRows, s.patchCols
-	opsParallel(s.n, len(s.scratch), func(part, lo, hi int) {
+	gop.Parallel(s.n, len(s.scratch), func(part, lo, hi int) {
 		sc := s.scratch[part]
 		for i := lo; i < hi; i++ {
 			s.im2col(x[i*s.imageSize:(i+1)*s.imageSize], sc.col)
@@ -499,16 +511,16 @@ func (s *convStage[T]) forward(x, w, b, out []T) {
 // col, which has kh*kw times as many rows per input channel.
 func (s *convStage[T]) weightGrad(x, dout, dw []T) {
 	k, hw := s.patchRows, s.patchCols
-	// Cleared here, not by each goroutine: opsParallel may leave a part
+	// Cleared here, not by each goroutine: gop.Parallel may leave a part
 	// without images, whose sum must still be zero.
 	for _, sc := range s.scratch {
 		clear(sc.dwT)
 	}
-	opsParallel(s.n, len(s.scratch), func(part, lo, hi int) {
+	gop.Parallel(s.n, len(s.scratch), func(part, lo, hi int) {
 		sc := s.scratch[part]
 		for i := lo; i < hi; i++ {
 			s.im2col(x[i*s.imageSize:(i+1)*s.imageSize], sc.col)
-			transposeGeneric(sc.dyT, dout[i*s.outImageSize:(i+1)*s.outImageSize], s.cout, hw)
+			kern.Transpose(sc.dyT, dout[i*s.outImageSize:(i+1)*s.outImageSize], s.cout, hw)
 			gemm.Gemm(false, false, k, s.cout, hw, 1, sc.col, hw, sc.dyT, s.cout, 1, sc.dwT, s.cout)
 		}
 	})
@@ -525,8 +537,8 @@ func (s *convStage[T]) weightGrad(x, dout, dw []T) {
 // inputGrad sets dx, image by image, to col2im(W^T dy).
 func (s *convStage[T]) inputGrad(w, dout, dx []T) {
 	k, hw := s.patchRows, s.patchCols
-	transposeGeneric(s.wT, w, s.cout, k)
-	opsParallel(s.n, len(s.scratch), func(part, lo, hi int) {
+	kern.Transpose(s.wT, w, s.cout, k)
+	gop.Parallel(s.n, len(s.scratch), func(part, lo, hi int) {
 		sc := s.scratch[part]
 		for i := lo; i < hi; i++ {
 			gemm.Gemm(false, false, k, hw, s.cout, 1, s.wT, s.cout, dout[i*s.outImageSize:], hw, 0, sc.col, hw)
@@ -568,15 +580,15 @@ func (op convOp[T]) Arity() int {
 
 func (op convOp[T]) Type() hm.Type {
 	if op.s.bias {
-		return hm.NewFnType(opsType(4), opsType(4), opsType(1), opsType(4))
+		return hm.NewFnType(gop.TensorType(4), gop.TensorType(4), gop.TensorType(1), gop.TensorType(4))
 	}
-	return hm.NewFnType(opsType(4), opsType(4), opsType(4))
+	return hm.NewFnType(gop.TensorType(4), gop.TensorType(4), gop.TensorType(4))
 }
 
 func (op convOp[T]) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	s := op.s
 	want := []tensor.Shape{s.inShape, s.wShape, s.biasShape}[:op.Arity()]
-	if err := opsCheckShapes(op, in, want...); err != nil {
+	if err := gop.CheckShapes(op, in, want...); err != nil {
 		return nil, err
 	}
 	return s.oShape.Clone(), nil
@@ -587,21 +599,21 @@ func (op convOp[T]) Do(vals ...G.Value) (G.Value, error) {
 	if len(vals) != op.Arity() {
 		return nil, fmt.Errorf("%v: want %d inputs, got %d", op, op.Arity(), len(vals))
 	}
-	x, err := opsData[T](vals[0], s.n*s.imageSize, s.name+" input")
+	x, err := gop.Data[T](vals[0], s.n*s.imageSize, s.name+" input")
 	if err != nil {
 		return nil, err
 	}
-	w, err := opsData[T](vals[1], s.weightSize, s.name+" weight")
+	w, err := gop.Data[T](vals[1], s.weightSize, s.name+" weight")
 	if err != nil {
 		return nil, err
 	}
 	var b []T
 	if s.bias {
-		if b, err = opsData[T](vals[2], s.cout, s.name+" bias"); err != nil {
+		if b, err = gop.Data[T](vals[2], s.cout, s.name+" bias"); err != nil {
 			return nil, err
 		}
 	}
-	out, err := opsOutput[T](s.out, s.oShape)
+	out, err := gop.Output[T](s.out, s.oShape)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", s.name, err)
 	}
@@ -613,7 +625,7 @@ func (op convOp[T]) ReturnsPtr() bool      { return false }
 func (op convOp[T]) CallsExtern() bool     { return false }
 func (op convOp[T]) OverwritesInput() int  { return -1 }
 func (op convOp[T]) WriteHash(h hash.Hash) { fmt.Fprint(h, op.String()) }
-func (op convOp[T]) Hashcode() uint32      { return opsHash(op) }
+func (op convOp[T]) Hashcode() uint32      { return gop.Hash(op) }
 
 func (op convOp[T]) String() string {
 	s := op.s
@@ -649,12 +661,12 @@ func (op convGradOp[T]) shape() tensor.Shape {
 }
 
 func (op convGradOp[T]) Type() hm.Type {
-	return hm.NewFnType(opsType(4), opsType(4), opsType(4), opsType(len(op.shape())))
+	return hm.NewFnType(gop.TensorType(4), gop.TensorType(4), gop.TensorType(4), gop.TensorType(len(op.shape())))
 }
 
 func (op convGradOp[T]) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	s := op.s
-	if err := opsCheckShapes(op, in, s.inShape, s.wShape, s.oShape); err != nil {
+	if err := gop.CheckShapes(op, in, s.inShape, s.wShape, s.oShape); err != nil {
 		return nil, err
 	}
 	return op.shape().Clone(), nil
@@ -665,35 +677,35 @@ func (op convGradOp[T]) Do(vals ...G.Value) (G.Value, error) {
 	if len(vals) != 3 {
 		return nil, fmt.Errorf("%v: want 3 inputs, got %d", op, len(vals))
 	}
-	dout, err := opsData[T](vals[2], s.n*s.outImageSize, s.name+" output gradient")
+	dout, err := gop.Data[T](vals[2], s.n*s.outImageSize, s.name+" output gradient")
 	if err != nil {
 		return nil, err
 	}
 	switch op.wrt {
 	case 0:
-		w, err := opsData[T](vals[1], s.weightSize, s.name+" weight")
+		w, err := gop.Data[T](vals[1], s.weightSize, s.name+" weight")
 		if err != nil {
 			return nil, err
 		}
-		dx, err := opsOutput[T](s.dx, s.inShape)
+		dx, err := gop.Output[T](s.dx, s.inShape)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", s.name, err)
 		}
 		s.inputGrad(w, dout, dx)
 		return s.dx, nil
 	case 1:
-		x, err := opsData[T](vals[0], s.n*s.imageSize, s.name+" input")
+		x, err := gop.Data[T](vals[0], s.n*s.imageSize, s.name+" input")
 		if err != nil {
 			return nil, err
 		}
-		dw, err := opsOutput[T](s.dw, s.wShape)
+		dw, err := gop.Output[T](s.dw, s.wShape)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", s.name, err)
 		}
 		s.weightGrad(x, dout, dw)
 		return s.dw, nil
 	default:
-		db, err := opsOutput[T](s.db, s.biasShape)
+		db, err := gop.Output[T](s.db, s.biasShape)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", s.name, err)
 		}
@@ -706,7 +718,7 @@ func (op convGradOp[T]) ReturnsPtr() bool      { return false }
 func (op convGradOp[T]) CallsExtern() bool     { return false }
 func (op convGradOp[T]) OverwritesInput() int  { return -1 }
 func (op convGradOp[T]) WriteHash(h hash.Hash) { fmt.Fprint(h, op.String()) }
-func (op convGradOp[T]) Hashcode() uint32      { return opsHash(op) }
+func (op convGradOp[T]) Hashcode() uint32      { return gop.Hash(op) }
 
 func (op convGradOp[T]) String() string {
 	return fmt.Sprintf("∂%v/∂%s", convOp[T]{op.s}, []string{"input", "weight", "bias"}[op.wrt])

@@ -6,10 +6,11 @@ import (
 	"sync"
 
 	"github.com/sgdyn/sgdyn/data"
+	"github.com/sgdyn/sgdyn/internal/gop"
 )
 
 // The fused implementation computes each network's forward and backward
-// pass by hand over one flat parameter slice, with the kernels in kern_*.go:
+// pass by hand over one flat parameter slice, with the kernels of internal/kern:
 // a 3x3 convolution as one im2col product per image, max-pooling that
 // remembers its argmax, fused bias+ReLU, softmax cross-entropy, LayerNorm,
 // GELU and causal attention with hand-written gradients. Every buffer is
@@ -45,12 +46,6 @@ type fusedWorker[T float] interface {
 	run(w []T, b *data.Batch, lo, hi int, scale T, grad []T, pat patternUse) (loss float64, correct, count int)
 	rows() int
 }
-
-// minParallelWork is the least number of multiply-adds a goroutine must get
-// before a chunk is split: below it, starting and joining goroutines and
-// waiting for the slower half costs more than it saves (measured on the
-// tiny transformer, ~2M multiply-adds per step, on a busy machine).
-const minParallelWork = 4 << 20
 
 type fusedModel[T float] struct {
 	net     fusedNet[T]
@@ -146,7 +141,7 @@ func (m *fusedModel[T]) pass(b *data.Batch, grad bool, pat *Pattern, frozen bool
 		return 0, 0, 0, err
 	}
 	chunk := min(m.chunk, b.N)
-	parts := max(1, min(runtime.GOMAXPROCS(0), chunk, chunk*m.net.cost()/minParallelWork))
+	parts := gop.Workers(chunk, m.net.cost(), runtime.GOMAXPROCS(0))
 	per := (chunk + parts - 1) / parts
 	for len(m.slots) < parts {
 		m.slots = append(m.slots, &fusedSlot[T]{})

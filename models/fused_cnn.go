@@ -2,9 +2,10 @@ package models
 
 import (
 	"fmt"
-	"github.com/sgdyn/sgdyn/internal/gemm"
 
 	"github.com/sgdyn/sgdyn/data"
+	"github.com/sgdyn/sgdyn/internal/gemm"
+	"github.com/sgdyn/sgdyn/internal/kern"
 )
 
 // fusedCNN is the hand-written pass of the cnn architecture.
@@ -49,7 +50,7 @@ func (f *fusedCNN[T]) check(b *data.Batch) error {
 }
 
 // patternSize is one byte per pool of each stage (winner and ReLU, see
-// biasReLUPool2) and one per hidden ReLU unit, in that order.
+// kern.BiasReLUPool2) and one per hidden ReLU unit, in that order.
 func (f *fusedCNN[T]) patternSize() int {
 	n := f.hidden
 	for l := 1; l < 4; l++ {
@@ -155,35 +156,35 @@ func (w *cnnWorker[T]) run(p []T, b *data.Batch, lo, hi int, scale T, grad []T, 
 	}
 	hid := w.hid[:n*f.hidden]
 	hmask := w.hmask[:n*f.hidden]
-	denseForward(w.act[3][:n*f.flat], n, f.flat, p[f.hidW:], p[f.hidB:f.hidB+f.hidden], f.hidden, hid)
+	kern.DenseForward(w.act[3][:n*f.flat], n, f.flat, p[f.hidW:], p[f.hidB:f.hidB+f.hidden], f.hidden, hid)
 	switch {
 	case pat.frozen:
-		copyPattern(hmask, pat.bytes, n, per, f.patternOffset(3), f.hidden, false)
-		applyMask(hid, hmask)
+		kern.CopyPattern(hmask, pat.bytes, n, per, f.patternOffset(3), f.hidden, false)
+		kern.ApplyMask(hid, hmask)
 	case pat.bytes != nil:
-		reluMask(hid, hmask)
-		copyPattern(hmask, pat.bytes, n, per, f.patternOffset(3), f.hidden, true)
+		kern.ReLUMask(hid, hmask)
+		kern.CopyPattern(hmask, pat.bytes, n, per, f.patternOffset(3), f.hidden, true)
 	default:
-		reluMask(hid, hmask)
+		kern.ReLUMask(hid, hmask)
 	}
 	out := w.out[:n*f.classes]
-	denseForward(hid, n, f.hidden, p[f.outW:], p[f.outB:f.outB+f.classes], f.classes, out)
+	kern.DenseForward(hid, n, f.hidden, p[f.outW:], p[f.outB:f.outB+f.classes], f.classes, out)
 	var correct int
-	loss := softmaxCrossEntropy(out, n, f.classes, b.Labels[lo:hi], scale, grad != nil, &correct)
+	loss := kern.SoftmaxCrossEntropy(out, n, f.classes, b.Labels[lo:hi], scale, grad != nil, &correct)
 	if grad == nil {
 		return loss, correct, n
 	}
 
 	dhid := w.dhid[:n*f.hidden]
-	denseBackward(hid, n, f.hidden, p[f.outW:], f.classes, out, grad[f.outW:], grad[f.outB:f.outB+f.classes], dhid)
-	applyMask(dhid, hmask)
+	kern.DenseBackward(hid, n, f.hidden, p[f.outW:], f.classes, out, grad[f.outW:], grad[f.outB:f.outB+f.classes], dhid)
+	kern.ApplyMask(dhid, hmask)
 	dflat := w.dout[3][:n*f.flat]
-	denseBackward(w.act[3][:n*f.flat], n, f.flat, p[f.hidW:], f.hidden, dhid, grad[f.hidW:], grad[f.hidB:f.hidB+f.hidden], dflat)
+	kern.DenseBackward(w.act[3][:n*f.flat], n, f.flat, p[f.hidW:], f.hidden, dhid, grad[f.hidW:], grad[f.hidB:f.hidB+f.hidden], dflat)
 	// The weight gradients are accumulated transposed, (C*9, Cout), so that
 	// both backward products read their operands in plain layout.
 	for l := 0; l < 3; l++ {
 		k := f.ch[l] * 9
-		transposeGeneric(w.wT[l], p[f.convW[l]:f.convW[l]+f.ch[l+1]*k], f.ch[l+1], k)
+		kern.Transpose(w.wT[l], p[f.convW[l]:f.convW[l]+f.ch[l+1]*k], f.ch[l+1], k)
 		clear(w.dwT[l])
 	}
 	for i := 0; i < n; i++ {
@@ -203,16 +204,6 @@ func (w *cnnWorker[T]) run(p []T, b *data.Batch, lo, hi int, scale T, grad []T, 
 	return loss, correct, n
 }
 
-// transposeGeneric writes the transpose of the rows x cols matrix a into
-// dst (cols x rows).
-func transposeGeneric[T float](dst, a []T, rows, cols int) {
-	for i := 0; i < rows; i++ {
-		for j, v := range a[i*cols : (i+1)*cols] {
-			dst[j*rows+i] = v
-		}
-	}
-}
-
 // convForward runs stage l (convolution, bias, ReLU, pool) on image i;
 // frozen, it holds the pools' pattern bytes already in w.arg[l].
 func (w *cnnWorker[T]) convForward(p []T, l, i int, frozen bool) {
@@ -221,15 +212,15 @@ func (w *cnnWorker[T]) convForward(p []T, l, i int, frozen bool) {
 	hw := h * wd
 	insz, outsz := cin*hw, cout*hw/4
 	col := w.col[:cin*9*hw]
-	im2col3x3(w.act[l][i*insz:(i+1)*insz], cin, h, wd, col)
+	kern.Im2Col3x3(w.act[l][i*insz:(i+1)*insz], cin, h, wd, col)
 	y := w.y[:cout*hw]
 	gemm.Gemm(false, false, cout, hw, cin*9, 1, p[f.convW[l]:], cin*9, col, hw, 0, y, hw)
 	out, arg := w.act[l+1][i*outsz:(i+1)*outsz], w.arg[l][i*outsz:(i+1)*outsz]
 	if frozen {
-		biasPool2Frozen(y, p[f.convB[l]:f.convB[l]+cout], cout, h, wd, out, arg)
+		kern.BiasPool2Frozen(y, p[f.convB[l]:f.convB[l]+cout], cout, h, wd, out, arg)
 		return
 	}
-	biasReLUPool2(y, p[f.convB[l]:f.convB[l]+cout], cout, h, wd, out, arg)
+	kern.BiasReLUPool2(y, p[f.convB[l]:f.convB[l]+cout], cout, h, wd, out, arg)
 }
 
 // convBackward adds stage l's weight gradient for image i into w.dwT[l]
@@ -241,13 +232,13 @@ func (w *cnnWorker[T]) convBackward(grad []T, l, i int, dout []T) {
 	hw := h * wd
 	insz, outsz := cin*hw, cout*hw/4
 	dy, dyT := w.y[:cout*hw], w.yT[:cout*hw]
-	biasReLUPool2Grad(w.arg[l][i*outsz:(i+1)*outsz], dout, cout, h, wd, dy, dyT, grad[f.convB[l]:f.convB[l]+cout])
+	kern.BiasReLUPool2Grad(w.arg[l][i*outsz:(i+1)*outsz], dout, cout, h, wd, dy, dyT, grad[f.convB[l]:f.convB[l]+cout])
 	col := w.col[:cin*9*hw]
-	im2col3x3(w.act[l][i*insz:(i+1)*insz], cin, h, wd, col)
+	kern.Im2Col3x3(w.act[l][i*insz:(i+1)*insz], cin, h, wd, col)
 	gemm.Gemm(false, false, cin*9, cout, hw, 1, col, hw, dyT, cout, 1, w.dwT[l], cout)
 	if l == 0 {
 		return
 	}
 	gemm.Gemm(false, false, cin*9, hw, cout, 1, w.wT[l], cout, dy, hw, 0, col, hw)
-	col2im3x3(col, cin, h, wd, w.dout[l])
+	kern.Col2Im3x3(col, cin, h, wd, w.dout[l])
 }

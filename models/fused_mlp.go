@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/sgdyn/sgdyn/data"
+	"github.com/sgdyn/sgdyn/internal/kern"
 )
 
 // fusedMLP is the hand-written pass of the mlp architecture.
@@ -102,30 +103,30 @@ func (w *mlpWorker[T]) run(p []T, b *data.Batch, lo, hi int, scale T, grad []T, 
 	for l := 0; l < L; l++ {
 		in, out := f.sizes[l], f.sizes[l+1]
 		y := w.act[l+1][:n*out]
-		denseForward(w.act[l][:n*in], n, in, p[f.w[l]:], p[f.bias[l]:f.bias[l]+out], out, y)
+		kern.DenseForward(w.act[l][:n*in], n, in, p[f.w[l]:], p[f.bias[l]:f.bias[l]+out], out, y)
 		if l < L-1 {
 			if f.relu {
 				mask := w.mask[l+1][:n*out]
 				if pat.frozen {
-					copyPattern(mask, pat.bytes, n, f.patternSize(), w.patternOffset(l+1), out, false)
-					applyMask(y, mask)
+					kern.CopyPattern(mask, pat.bytes, n, f.patternSize(), w.patternOffset(l+1), out, false)
+					kern.ApplyMask(y, mask)
 				} else {
-					reluMask(y, mask)
+					kern.ReLUMask(y, mask)
 					if pat.bytes != nil {
-						copyPattern(mask, pat.bytes, n, f.patternSize(), w.patternOffset(l+1), out, true)
+						kern.CopyPattern(mask, pat.bytes, n, f.patternSize(), w.patternOffset(l+1), out, true)
 					}
 				}
 			} else if f.silu {
-				siluForwardDeriv(y, w.dd[l+1][:n*out])
+				kern.SiLUForwardDeriv(y, w.dd[l+1][:n*out])
 			} else {
-				tanhInPlace(y)
+				kern.TanhInPlace(y)
 			}
 		}
 	}
 	k := f.sizes[L]
 	logits := w.act[L][:n*k]
 	var correct int
-	loss := softmaxCrossEntropy(logits, n, k, b.Labels[lo:hi], scale, grad != nil, &correct)
+	loss := kern.SoftmaxCrossEntropy(logits, n, k, b.Labels[lo:hi], scale, grad != nil, &correct)
 	if grad == nil {
 		return loss, correct, n
 	}
@@ -136,14 +137,14 @@ func (w *mlpWorker[T]) run(p []T, b *data.Batch, lo, hi int, scale T, grad []T, 
 		if l > 0 {
 			dx = w.d[l][:n*in]
 		}
-		denseBackward(w.act[l][:n*in], n, in, p[f.w[l]:], out, dy, grad[f.w[l]:], grad[f.bias[l]:f.bias[l]+out], dx)
+		kern.DenseBackward(w.act[l][:n*in], n, in, p[f.w[l]:], out, dy, grad[f.w[l]:], grad[f.bias[l]:f.bias[l]+out], dx)
 		if l > 0 {
 			if f.relu {
-				applyMask(dx, w.mask[l][:n*in])
+				kern.ApplyMask(dx, w.mask[l][:n*in])
 			} else if f.silu {
-				mulInto(dx, w.dd[l][:n*in])
+				kern.Mul(dx, w.dd[l][:n*in])
 			} else {
-				tanhGrad(w.act[l][:n*in], dx)
+				kern.TanhGrad(w.act[l][:n*in], dx)
 			}
 		}
 		dy = dx

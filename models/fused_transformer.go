@@ -2,10 +2,9 @@ package models
 
 import (
 	"fmt"
-	"github.com/sgdyn/sgdyn/internal/gemm"
-	"math"
 
 	"github.com/sgdyn/sgdyn/data"
+	"github.com/sgdyn/sgdyn/internal/kern"
 )
 
 // fusedTransformer is the hand-written pass of the transformer architecture.
@@ -154,124 +153,65 @@ func (w *transformerWorker[T]) run(p []T, b *data.Batch, lo, hi int, scale T, gr
 	tmp := w.tmp[:m*d]
 	for l := range f.blocks {
 		o, a := &f.blocks[l], &w.acts[l]
-		layerNormForward(x, m, d, p[o.ln1G:], p[o.ln1B:], a.ln1x, a.ln1r, a.ln1y)
+		kern.LayerNormForward(x, m, d, p[o.ln1G:], p[o.ln1B:], a.ln1x, a.ln1r, a.ln1y)
 		// q, k and v in one product of three times the width: a third of
 		// the kernel calls, which on the tiny transformer's width of 8 cost
 		// more than their arithmetic.
 		w.packQKV(p, o)
-		denseForward(a.ln1y, m, d, w.wqkv, w.bqkv, 3*d, a.qkv)
-		w.attend(a, n)
-		denseForward(a.att, m, d, p[o.proj:], biasOf(p, o.projB, d), d, tmp)
-		addTo(x, tmp)
-		layerNormForward(x, m, d, p[o.ln2G:], p[o.ln2B:], a.ln2x, a.ln2r, a.ln2y)
-		denseForward(a.ln2y, m, d, p[o.fc:], biasOf(p, o.fcB, hid), hid, a.h1)
+		kern.DenseForward(a.ln1y, m, d, w.wqkv, w.bqkv, 3*d, a.qkv)
+		kern.CausalAttention(a.qkv, n, t, d, f.heads, a.p, a.att)
+		kern.DenseForward(a.att, m, d, p[o.proj:], biasOf(p, o.projB, d), d, tmp)
+		kern.Add(x, tmp)
+		kern.LayerNormForward(x, m, d, p[o.ln2G:], p[o.ln2B:], a.ln2x, a.ln2r, a.ln2y)
+		kern.DenseForward(a.ln2y, m, d, p[o.fc:], biasOf(p, o.fcB, hid), hid, a.h1)
 		switch {
 		case f.erf && grad != nil:
-			geluErfForwardDeriv(a.h1[:m*hid], a.g, a.th)
+			kern.GELUErfForwardDeriv(a.h1[:m*hid], a.g, a.th)
 		case f.erf:
-			geluErfForward(a.h1[:m*hid], a.g)
+			kern.GELUErfForward(a.h1[:m*hid], a.g)
 		case grad != nil:
-			geluForwardDeriv(a.h1[:m*hid], a.g, a.th)
+			kern.GELUForwardDeriv(a.h1[:m*hid], a.g, a.th)
 		default:
-			geluForward(a.h1[:m*hid], a.g, a.th)
+			kern.GELUForward(a.h1[:m*hid], a.g, a.th)
 		}
-		denseForward(a.g, m, hid, p[o.mproj:], biasOf(p, o.mprojB, d), d, tmp)
-		addTo(x, tmp)
+		kern.DenseForward(a.g, m, hid, p[o.mproj:], biasOf(p, o.mprojB, d), d, tmp)
+		kern.Add(x, tmp)
 	}
-	layerNormForward(x, m, d, p[f.lnfG:], p[f.lnfB:], w.lnfx, w.lnfr, w.lnfy)
+	kern.LayerNormForward(x, m, d, p[f.lnfG:], p[f.lnfB:], w.lnfx, w.lnfr, w.lnfy)
 	logits := w.logits[:m*f.vocab]
-	denseForward(w.lnfy, m, d, p[f.headW:], biasOf(p, f.headB, f.vocab), f.vocab, logits)
+	kern.DenseForward(w.lnfy, m, d, p[f.headW:], biasOf(p, f.headB, f.vocab), f.vocab, logits)
 	var correct int
-	loss := softmaxCrossEntropy(logits, m, f.vocab, b.Labels[lo*t:hi*t], scale/T(t), grad != nil, &correct)
+	loss := kern.SoftmaxCrossEntropy(logits, m, f.vocab, b.Labels[lo*t:hi*t], scale/T(t), grad != nil, &correct)
 	if grad == nil {
 		return loss / float64(t), correct, m
 	}
 
-	denseBackward(w.lnfy, m, d, p[f.headW:], f.vocab, logits, grad[f.headW:], biasOf(grad, f.headB, f.vocab), tmp)
+	kern.DenseBackward(w.lnfy, m, d, p[f.headW:], f.vocab, logits, grad[f.headW:], biasOf(grad, f.headB, f.vocab), tmp)
 	dx := w.dx[:m*d]
 	clear(dx)
-	layerNormBackward(tmp, m, d, p[f.lnfG:], w.lnfx, w.lnfr, grad[f.lnfG:], grad[f.lnfB:], dx)
+	kern.LayerNormBackward(tmp, m, d, p[f.lnfG:], w.lnfx, w.lnfr, grad[f.lnfG:], grad[f.lnfB:], dx)
 	for l := len(f.blocks) - 1; l >= 0; l-- {
 		o, a := &f.blocks[l], &w.acts[l]
 		dg := w.dg[:m*hid]
-		denseBackward(a.g, m, hid, p[o.mproj:], d, dx, grad[o.mproj:], biasOf(grad, o.mprojB, d), dg)
-		mulInto(dg, a.th[:m*hid]) // a.th holds the GELU derivative
-		denseBackward(a.ln2y, m, d, p[o.fc:], hid, dg, grad[o.fc:], biasOf(grad, o.fcB, hid), tmp)
-		layerNormBackward(tmp, m, d, p[o.ln2G:], a.ln2x, a.ln2r, grad[o.ln2G:], grad[o.ln2B:], dx)
-		denseBackward(a.att, m, d, p[o.proj:], d, dx, grad[o.proj:], biasOf(grad, o.projB, d), w.datt)
-		w.attendBackward(a, n)
+		kern.DenseBackward(a.g, m, hid, p[o.mproj:], d, dx, grad[o.mproj:], biasOf(grad, o.mprojB, d), dg)
+		kern.Mul(dg, a.th[:m*hid]) // a.th holds the GELU derivative
+		kern.DenseBackward(a.ln2y, m, d, p[o.fc:], hid, dg, grad[o.fc:], biasOf(grad, o.fcB, hid), tmp)
+		kern.LayerNormBackward(tmp, m, d, p[o.ln2G:], a.ln2x, a.ln2r, grad[o.ln2G:], grad[o.ln2B:], dx)
+		kern.DenseBackward(a.att, m, d, p[o.proj:], d, dx, grad[o.proj:], biasOf(grad, o.projB, d), w.datt)
+		kern.CausalAttentionBackward(a.qkv, a.p, n, t, d, f.heads, w.datt, w.dp, w.dqkv)
 		w.packQKV(p, o)
 		clear(w.gwqkv)
 		clear(w.gbqkv)
-		denseBackward(a.ln1y, m, d, w.wqkv, 3*d, w.dqkv, w.gwqkv, w.gbqkv, tmp)
+		kern.DenseBackward(a.ln1y, m, d, w.wqkv, 3*d, w.dqkv, w.gwqkv, w.gbqkv, tmp)
 		w.unpackQKVGrad(grad, o)
-		layerNormBackward(tmp, m, d, p[o.ln1G:], a.ln1x, a.ln1r, grad[o.ln1G:], grad[o.ln1B:], dx)
+		kern.LayerNormBackward(tmp, m, d, p[o.ln1G:], a.ln1x, a.ln1r, grad[o.ln1G:], grad[o.ln1B:], dx)
 	}
 	for r, id := range tokens {
 		dxr := dx[r*d : (r+1)*d]
-		addTo(grad[f.tok+id*d:f.tok+(id+1)*d], dxr)
-		addTo(grad[f.pos+(r%t)*d:f.pos+(r%t+1)*d], dxr)
+		kern.Add(grad[f.tok+id*d:f.tok+(id+1)*d], dxr)
+		kern.Add(grad[f.pos+(r%t)*d:f.pos+(r%t+1)*d], dxr)
 	}
 	return loss / float64(t), correct, m
-}
-
-// attend computes causal softmax(q k^T / sqrt(dh)) v for every sequence and
-// head of a block. A head is a column slice of the (m, d) projections, read
-// in place with leading dimension d: no transposes or copies.
-func (w *transformerWorker[T]) attend(a *blockActs[T], n int) {
-	f := w.f
-	d, t, dh := f.d, f.t, f.d/f.heads
-	scale := T(1 / math.Sqrt(float64(dh)))
-	// The products accumulate (beta = 1) into outputs cleared here in one
-	// call each: with beta = 0, gemm clears its output row by row, a call
-	// per row of a head, which costs more than the tiny products.
-	ps, att := a.p[:n*f.heads*t*t], a.att[:n*t*d]
-	clear(ps)
-	clear(att)
-	// q, k and v of a head are column slices of qkv, leading dimension 3d.
-	q, k, v, ld := a.qkv, a.qkv[d:], a.qkv[2*d:], 3*d
-	for s := 0; s < n; s++ {
-		for h := 0; h < f.heads; h++ {
-			o := s*t*ld + h*dh
-			pr := ps[(s*f.heads+h)*t*t : (s*f.heads+h+1)*t*t]
-			gemm.Gemm(false, true, t, t, dh, scale, q[o:], ld, k[o:], ld, 1, pr, t)
-		}
-	}
-	// All heads at once: one long exps call instead of t short ones each.
-	causalSoftmax(ps, t)
-	for s := 0; s < n; s++ {
-		for h := 0; h < f.heads; h++ {
-			o := s*t*d + h*dh
-			pr := ps[(s*f.heads+h)*t*t : (s*f.heads+h+1)*t*t]
-			gemm.Gemm(false, false, t, dh, t, 1, pr, t, v[s*t*ld+h*dh:], ld, 1, att[o:], d)
-		}
-	}
-}
-
-// attendBackward turns w.datt, the gradient of the heads' output, into the
-// gradient w.dqkv of the projections, laid out as qkv.
-func (w *transformerWorker[T]) attendBackward(a *blockActs[T], n int) {
-	f := w.f
-	d, t, dh := f.d, f.t, f.d/f.heads
-	scale := T(1 / math.Sqrt(float64(dh)))
-	dp := w.dp
-	// Accumulating into outputs cleared in bulk, as in attend.
-	dqkv := w.dqkv[:3*n*t*d]
-	clear(dqkv)
-	q, k, v, ld := a.qkv, a.qkv[d:], a.qkv[2*d:], 3*d
-	dq, dk, dv := dqkv, dqkv[d:], dqkv[2*d:]
-	for s := 0; s < n; s++ {
-		for h := 0; h < f.heads; h++ {
-			o, o3 := s*t*d+h*dh, s*t*ld+h*dh
-			pr := a.p[(s*f.heads+h)*t*t : (s*f.heads+h+1)*t*t]
-			clear(dp)
-			gemm.Gemm(false, true, t, t, dh, 1, w.datt[o:], d, v[o3:], ld, 1, dp, t)
-			gemm.Gemm(true, false, t, dh, t, 1, pr, t, w.datt[o:], d, 1, dv[o3:], ld)
-			causalSoftmaxGrad(pr, dp, t, scale)
-			gemm.Gemm(false, false, t, dh, t, 1, dp, t, k[o3:], ld, 1, dq[o3:], ld)
-			gemm.Gemm(true, false, t, dh, t, 1, dp, t, q[o3:], ld, 1, dk[o3:], ld)
-		}
-	}
 }
 
 // packQKV copies block o's q, k and v weights side by side into w.wqkv,
@@ -298,13 +238,13 @@ func (w *transformerWorker[T]) unpackQKVGrad(grad []T, o *blockOffsets) {
 	d := w.f.d
 	for j, off := range [3]int{o.q, o.k, o.v} {
 		for i := 0; i < d; i++ {
-			addTo(grad[off+i*d:][:d], w.gwqkv[i*3*d+j*d:][:d])
+			kern.Add(grad[off+i*d:][:d], w.gwqkv[i*3*d+j*d:][:d])
 		}
 	}
 	if w.gbqkv == nil {
 		return
 	}
 	for j, off := range [3]int{o.qb, o.kb, o.vb} {
-		addTo(grad[off:][:d], w.gbqkv[j*d:][:d])
+		kern.Add(grad[off:][:d], w.gbqkv[j*d:][:d])
 	}
 }

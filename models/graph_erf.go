@@ -8,6 +8,8 @@ import (
 	"github.com/chewxy/hm"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
+
+	"github.com/sgdyn/sgdyn/internal/gop"
 )
 
 // erfOp is the error function element-wise, for the plain graph's exact
@@ -64,7 +66,7 @@ func (erfOp) ReturnsPtr() bool      { return false }
 func (erfOp) CallsExtern() bool     { return false }
 func (erfOp) OverwritesInput() int  { return -1 }
 func (erfOp) WriteHash(h hash.Hash) { fmt.Fprint(h, "erf") }
-func (op erfOp) Hashcode() uint32   { return opsHash(op) }
+func (op erfOp) Hashcode() uint32   { return gop.Hash(op) }
 func (erfOp) String() string        { return "Erf" }
 func (erfOp) DiffWRT(int) []bool    { return []bool{true} }
 

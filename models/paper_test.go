@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/sgdyn/sgdyn/data"
+	"github.com/sgdyn/sgdyn/internal/kern"
 )
 
 // The paper's two tiny models (../shared/paper-protocols.md, "Models") and
@@ -361,7 +362,7 @@ func TestPaperOptionsMatchPlain(t *testing.T) {
 	}
 }
 
-// TestSiluKernel checks siluForwardDeriv against x / (1 + e^-x) and its
+// TestSiluKernel checks kern.SiLUForwardDeriv against x / (1 + e^-x) and its
 // derivative in float64 and float32, out to where e^-x overflows.
 func TestSiluKernel(t *testing.T) {
 	xs := []float64{-1000, -90, -20, -3, -0.5, 0, 1e-8, 0.7, 4, 30, 1000}
@@ -374,12 +375,12 @@ func TestSiluKernel(t *testing.T) {
 		return s + x*s*(1-s)
 	}
 	v64, d64 := slices.Clone(xs), make([]float64, len(xs))
-	siluForwardDeriv(v64, d64)
+	kern.SiLUForwardDeriv(v64, d64)
 	v32, d32 := make([]float32, len(xs)), make([]float32, len(xs))
 	for i, x := range xs {
 		v32[i] = float32(x)
 	}
-	siluForwardDeriv(v32, d32)
+	kern.SiLUForwardDeriv(v32, d32)
 	for i, x := range xs {
 		y, d := silu(x), deriv(x)
 		if math.Abs(v64[i]-y) > 1e-15*(1+math.Abs(y)) || math.Abs(d64[i]-d) > 1e-15*(1+math.Abs(d)) {
@@ -397,11 +398,11 @@ func TestSiluKernel(t *testing.T) {
 func TestGeluErfKernel(t *testing.T) {
 	xs := []float64{-40, -6, -2.5, -1, -0.3, 0, 0.2, 1, 1.7, 3, 8}
 	y, dd := make([]float64, len(xs)), make([]float64, len(xs))
-	geluErfForwardDeriv(xs, y, dd)
+	kern.GELUErfForwardDeriv(xs, y, dd)
 	y2 := make([]float64, len(xs))
-	geluErfForward(xs, y2)
+	kern.GELUErfForward(xs, y2)
 	yt, th := make([]float64, len(xs)), make([]float64, len(xs))
-	geluForward(xs, yt, th)
+	kern.GELUForward(xs, yt, th)
 	var maxDiff float64
 	for i, x := range xs {
 		want := x * 0.5 * math.Erfc(-x/math.Sqrt2)
@@ -410,7 +411,7 @@ func TestGeluErfKernel(t *testing.T) {
 		}
 		const h = 1e-6
 		in, out := []float64{x + h, x - h}, make([]float64, 2)
-		geluErfForward(in, out)
+		kern.GELUErfForward(in, out)
 		if fd := (out[0] - out[1]) / (2 * h); math.Abs(dd[i]-fd) > 1e-8 {
 			t.Errorf("gelu'(%g) = %.12g, finite difference %.12g", x, dd[i], fd)
 		}
@@ -421,7 +422,7 @@ func TestGeluErfKernel(t *testing.T) {
 	}
 
 	// float32 (geluErf32): a grid over [-12, 12], 37 + 8k points so that
-	// the vectorised exps has a tail, against the float64 GELU.
+	// the vectorised kern.ExpSum has a tail, against the float64 GELU.
 	var x32 []float32
 	for v := float32(-12); v <= 12; v += 0.0625 {
 		x32 = append(x32, v)
@@ -432,10 +433,10 @@ func TestGeluErfKernel(t *testing.T) {
 		x64[i] = float64(v)
 	}
 	want, wantD := make([]float64, len(x32)), make([]float64, len(x32))
-	geluErfForwardDeriv(x64, want, wantD)
+	kern.GELUErfForwardDeriv(x64, want, wantD)
 	y32, d32, f32 := make([]float32, len(x32)), make([]float32, len(x32)), make([]float32, len(x32))
-	geluErfForwardDeriv(x32, y32, d32)
-	geluErfForward(x32, f32)
+	kern.GELUErfForwardDeriv(x32, y32, d32)
+	kern.GELUErfForward(x32, f32)
 	for i, v := range x32 {
 		// Relative 1e-6 or, near zero, absolute 1e-7 * |x|.
 		if e := math.Abs(float64(y32[i]) - want[i]); e > 1e-6*math.Abs(want[i]) && e > 1e-7*math.Abs(float64(v)) {

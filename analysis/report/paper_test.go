@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 
+	"gonum.org/v1/gonum/mat"
+
 	"github.com/sgdyn/sgdyn/analysis"
 	"github.com/sgdyn/sgdyn/analysis/paper"
 	"github.com/sgdyn/sgdyn/internal/atomicfile"
@@ -371,5 +373,39 @@ func TestOrthonormalSubset(t *testing.T) {
 	}
 	if (&surveyNoiseArrays{k: 3}).orthonormal([]int{0}, 1) {
 		t.Errorf("no directions file, yet orthonormal")
+	}
+}
+
+// TestCoupledRateRefusedPastStability: a stiff mode past eta lambda = 2
+// feeds the flat direction without bound in the linear theory, so there is
+// no coupled rate, and a note says why; below the edge there is one, above
+// eta^2 c.
+func TestCoupledRateRefusedPastStability(t *testing.T) {
+	hv := mat.NewSymDense(2, []float64{10, 0, 0, 0})
+	var batches []*mat.SymDense
+	for _, x := range []float64{0.3, -0.3, 0.1, -0.1} {
+		batches = append(batches, mat.NewSymDense(2, []float64{10 + x, x, x, 0}))
+	}
+	for _, tc := range []struct {
+		eta     float64
+		coupled bool
+	}{{0.05, true}, {0.25, false}} {
+		r := &Report{Survey: &Survey{noise: &surveyNoiseArrays{k: 2, hv: hv}}}
+		e := &Ensemble{Name: "e", Directions: []Direction{
+			{Source: "top-0", params: &analysis.DirectionParams{Lambda: 10, C: 1e-2, S2: 0.05}},
+			{Source: "flat-0", WindowFlat: true, FinalStep: 100, params: &analysis.DirectionParams{Lambda: 0, C: 1e-4}},
+		}}
+		man := &train.EnsembleManifest{EnsembleConfig: train.EnsembleConfig{Name: "e", LR: tc.eta}}
+		addCoupled(r, e, man, batches)
+		got := e.Directions[1].CoupledSlope
+		if tc.coupled {
+			if got == nil || !(*got > analysis.FlatSlope(tc.eta, 1e-4)) {
+				t.Errorf("eta %g: coupled rate %v, want one above eta^2 c", tc.eta, sig3p(got))
+			}
+			continue
+		}
+		if got != nil || len(r.Notes) != 1 || !strings.Contains(r.Notes[0], "unstable") {
+			t.Errorf("eta %g (eta lambda 2.5): coupled rate %v, notes %q", tc.eta, sig3p(got), r.Notes)
+		}
 	}
 }

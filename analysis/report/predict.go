@@ -255,6 +255,16 @@ func addCoupled(r *Report, e *Ensemble, man *train.EnsembleManifest, batches []*
 			stiff = append(stiff, k)
 		}
 	}
+	for _, k := range stiff {
+		// A stiff mode past the linear stability edge (its variance grows
+		// geometrically in the linearised theory) would feed the flat
+		// directions without bound: the coupled rate means nothing then.
+		if p := e.Directions[k].params; analysis.Regime(man.LR, *p) == analysis.Unstable {
+			r.Notes = append(r.Notes, fmt.Sprintf("ensemble %s: no coupled flat-direction rate: the stiff mode %s (eta lambda %.3g) is unstable in the linearised theory, which would feed the flat directions without bound",
+				man.Name, e.Directions[k].Source, man.LR*p.Lambda))
+			return
+		}
+	}
 	for u := range e.Directions {
 		d := &e.Directions[u]
 		if !d.WindowFlat || d.params == nil {

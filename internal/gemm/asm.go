@@ -6,12 +6,12 @@ import "sync"
 // ~20 GFLOP/s per core on the CNN's float32 shapes; the AVX2/FMA kernels in
 // kern_amd64.s reach ~110. They need no packing: a 4-row block of C
 // is accumulated in registers while the kernel walks one row of B and one
-// element of each of 4 rows of A per step of k.
+// element of each of 4 rows of A per step of k. Each kernel call covers a
+// whole column panel of C (all its 4-row blocks): the tiny transformer's
+// blocks (k = 8 or 16) are a few dozen FMAs, too little to pay for a call
+// each.
 
-// asmKernel is one micro-kernel: C[4 x w] += alpha A[4 x k] B[k x w].
-type asmKernel[T Float] func(k int, a *T, rs, ps int, b *T, ldb int, c *T, ldc int, alpha T)
-
-// gemmScratch recycles the scratch of the kernels' tails and transposed
+// gemmScratch recycles the scratch of the row tail and of transposed
 // operands, so that products allocate nothing once warm. Pools rather than
 // model fields because gemm is a free function called from every worker
 // goroutine; a pool holds no state a caller can observe.
@@ -25,138 +25,198 @@ func scratchPool[T Float]() *sync.Pool {
 	return &gemmScratch64
 }
 
-// gemmAsm is gemm on the AVX2/FMA kernels. A transposed A is read in place
-// through the kernels' strides; a transposed B is first copied into plain
-// layout, which on the models' shapes (B is a weight matrix or one
-// attention head) costs far less than the product. The caller checks
-// useAsm.
+// gemmAsm is gemm on the AVX2/FMA kernels, for m, n > 0. A transposed A
+// is read in place through the kernels' strides; a transposed B is first
+// copied into plain layout, which on the models' shapes (B is a weight
+// matrix or one attention head) costs far less than the product. One
+// function rather than a chain of calls: on an attention head's products
+// (~100 ns) each call with a dozen arguments showed in the profile. The
+// caller checks useAsm.
 func gemmAsm[T Float](transA, transB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
+	// The assembly does not check bounds: check the last element once.
+	_ = c[(m-1)*ldc+n-1]
+	if k == 0 || alpha == 0 {
+		scale(m, n, beta, c, ldc)
+		return
+	}
 	rs, ps := lda, 1
 	if transA {
 		rs, ps = 1, lda
 	}
-	if !transB || k == 0 {
-		gemmStrided(m, n, k, alpha, a, rs, ps, b, ldb, beta, c, ldc)
-		return
+	_ = a[(m-1)*rs+(k-1)*ps]
+	var bt *[]T
+	if transB {
+		_ = b[(n-1)*ldb+k-1]
+		bt = scratchPool[T]().Get().(*[]T)
+		*bt = grow(*bt, k*n)
+		transposeInto(*bt, b, n, k, ldb) // b is n x k
+		b, ldb = *bt, n
+	} else {
+		_ = b[(k-1)*ldb+n-1]
 	}
+	// beta = 0: the kernels store alpha A B without reading C, so C is
+	// neither cleared first nor read (NaNs in it are overwritten).
+	store := 0
+	if beta == 0 {
+		store = 1
+	} else {
+		scale(m, n, beta, c, ldc)
+	}
+	m4 := m &^ 3
+	if m4 > 0 {
+		panels(m4/4, n, k, alpha, a, rs, ps, b, ldb, c, ldc, store)
+	}
+	if m4 < m {
+		rowTail(m4, m-m4, n, k, alpha, a, rs, ps, b, ldb, c, ldc, store)
+	}
+	if bt != nil {
+		scratchPool[T]().Put(bt)
+	}
+}
+
+// rowTail does the last mt < 4 rows of gemmAsm's product, from row m4:
+// it copies them into a zero-padded 4-row panel of A, multiplies it by all
+// of B into scratch, and stores or adds its first mt rows into C.
+func rowTail[T Float](m4, mt, n, k int, alpha T, a []T, rs, ps int, b []T, ldb int, c []T, ldc int, store int) {
 	pool := scratchPool[T]()
 	buf := pool.Get().(*[]T)
-	*buf = grow(*buf, k*n)
-	transposeInto(*buf, b, n, k, ldb) // b is n x k
-	gemmStrided(m, n, k, alpha, a, rs, ps, *buf, n, beta, c, ldc)
+	*buf = grow(*buf, 4*k+4*n)
+	at, cr := (*buf)[:4*k], (*buf)[4*k:4*k+4*n]
+	clear(at[mt*k:])
+	for r := 0; r < mt; r++ {
+		for p, o := 0, (m4+r)*rs; p < k; p, o = p+1, o+ps {
+			at[r*k+p] = a[o]
+		}
+	}
+	panels(1, n, k, alpha, at, k, 1, b, ldb, cr, n, 1)
+	for r := 0; r < mt; r++ {
+		row := c[(m4+r)*ldc : (m4+r)*ldc+n]
+		if store != 0 {
+			copy(row, cr[r*n:(r+1)*n])
+		} else {
+			addTo(row, cr[r*n:(r+1)*n])
+		}
+	}
 	pool.Put(buf)
 }
 
-// gemmStrided computes C = alpha A B + beta C for A (m x k) with element
-// (i, p) at a[i*rs + p*ps], row-major B (k x n) and C (m x n).
-func gemmStrided[T Float](m, n, k int, alpha T, a []T, rs, ps int, b []T, ldb int, beta T, c []T, ldc int) {
-	if m == 0 || n == 0 {
-		return
+// panels runs the panel kernels over the mb 4-row blocks of C and all n
+// columns.
+func panels[T Float](mb, n, k int, alpha T, a []T, rs, ps int, b []T, ldb int, c []T, ldc int, store int) {
+	switch a := any(a).(type) {
+	case []float32:
+		panels32(mb, n, k, any(alpha).(float32), a, rs, ps, any(b).([]float32), ldb, any(c).([]float32), ldc, store)
+	case []float64:
+		panels64(mb, n, k, any(alpha).(float64), a, rs, ps, any(b).([]float64), ldb, any(c).([]float64), ldc, store)
 	}
-	// The assembly does not check bounds: check the last element once.
-	_ = c[(m-1)*ldc+n-1]
-	if k > 0 {
-		_ = a[(m-1)*rs+(k-1)*ps]
-		_ = b[(k-1)*ldb+n-1]
-	}
-	scale(m, n, beta, c, ldc)
-	if k == 0 || alpha == 0 {
-		return
-	}
-	// The wide kernel covers two YMM registers per row of C, the narrow
-	// one one register: 16 and 8 float32 columns, 8 and 4 float64.
-	var wide, narrow asmKernel[T]
-	var ww int
-	switch any(alpha).(type) {
-	case float32:
-		wide, narrow = any(asmKernel[float32](sgemmKern4x16)).(asmKernel[T]), any(asmKernel[float32](sgemmKern4x8)).(asmKernel[T])
-		ww = 16
-	default:
-		wide, narrow = any(asmKernel[float64](dgemmKern4x8)).(asmKernel[T]), any(asmKernel[float64](dgemmKern4x4)).(asmKernel[T])
-		ww = 8
-	}
-	nw := ww / 2
-	m4, nn := m&^3, n-n%nw
+}
+
+// mask32 and mask64 hold the lane masks of the Mask kernels: &mask32[8-w]
+// starts w all-ones lanes followed by zeros, and so does &mask64[4-w].
+var (
+	mask32 = [16]int32{-1, -1, -1, -1, -1, -1, -1, -1}
+	mask64 = [8]int64{-1, -1, -1, -1}
+)
+
+// panels32 is panels in float32: panels of 24 columns (3 YMM registers a
+// row; measured faster than 16 + 8 on the transformer's 24 and 25), of 16
+// and 8, and for the last n%8 either dot products (see below) or a masked
+// panel. 32 columns are cut 16 + 16, two two-register panels.
+func panels32(mb, n, k int, alpha float32, a []float32, rs, ps int, b []float32, ldb int, c []float32, ldc int, store int) {
 	j := 0
-	for ; j+ww <= n; j += ww {
-		for i := 0; i < m4; i += 4 {
-			wide(k, &a[i*rs], rs, ps, &b[j], ldb, &c[i*ldc+j], ldc, alpha)
-		}
+	for ; n-j >= 24 && n-j != 32; j += 24 {
+		sgemmPanel24(mb, k, &a[0], rs, ps, &b[j], ldb, &c[j], ldc, alpha, store)
 	}
-	for ; j < nn; j += nw {
-		for i := 0; i < m4; i += 4 {
-			narrow(k, &a[i*rs], rs, ps, &b[j], ldb, &c[i*ldc+j], ldc, alpha)
-		}
+	for ; n-j >= 16; j += 16 {
+		sgemmPanel16(mb, k, &a[0], rs, ps, &b[j], ldb, &c[j], ldc, alpha, store)
 	}
-	if ww == 16 && n-nn >= 4 {
-		// Four float32 columns left (an attention head of width 4): the
-		// XMM kernel does them without packing.
-		a32, b32, c32, alpha32 := any(a).([]float32), any(b).([]float32), any(c).([]float32), any(alpha).(float32)
-		for i := 0; i < m4; i += 4 {
-			sgemmKern4x4(k, &a32[i*rs], rs, ps, &b32[nn], ldb, &c32[i*ldc+nn], ldc, alpha32)
+	// One register a row: blocks of 8 rows, then one of 4 if mb is odd.
+	tall, o := mb/2, mb/2*8
+	if n-j >= 8 {
+		if tall > 0 {
+			sgemmPanel8Tall(tall, k, &a[0], rs, ps, &b[j], ldb, &c[j], ldc, alpha, store)
 		}
-		nn += 4
+		if mb%2 != 0 {
+			sgemmPanel8(1, k, &a[o*rs], rs, ps, &b[j], ldb, &c[o*ldc+j], ldc, alpha, store)
+		}
+		j += 8
 	}
-	mt, nt := m-m4, n-nn
-	if mt == 0 && nt == 0 {
-		return
-	}
-	// Tails. The last nt < nw columns of the first m4 rows: copy them into
-	// a zero-padded nw-column panel of B and add the kernel's 4 x nw
-	// results into C. The last mt < 4 rows: copy them into a zero-padded
-	// 4-row panel of A, multiply it by all of B (a product without row
-	// tail) into scratch, and add its first mt rows into C.
-	pool := scratchPool[T]()
-	buf := pool.Get().(*[]T)
-	*buf = grow(*buf, 4*k+nw*k+4*nw+4*n)
-	at, bt := (*buf)[:4*k], (*buf)[4*k:(4+nw)*k]
-	ct, cr := (*buf)[(4+nw)*k:(4+nw)*k+4*nw], (*buf)[(4+nw)*k+4*nw:(4+nw)*k+4*nw+4*n]
-	if nt > 0 && m4 > 0 && 4*nt <= nw {
-		// One or two columns (a vocabulary of 25): dot products in
-		// scalar code cost less than copying them into a panel a row of
-		// B at a time and running the kernel mostly on zeros.
-		for jj := nn; jj < n; jj++ {
-			for i := 0; i < m4; i += 4 {
-				var s0, s1, s2, s3 T
-				for p, o := 0, i*rs; p < k; p, o = p+1, o+ps {
-					bv := b[p*ldb+jj]
-					s0 += a[o] * bv
-					s1 += a[o+rs] * bv
-					s2 += a[o+2*rs] * bv
-					s3 += a[o+3*rs] * bv
-				}
-				c[i*ldc+jj] += alpha * s0
-				c[(i+1)*ldc+jj] += alpha * s1
-				c[(i+2)*ldc+jj] += alpha * s2
-				c[(i+3)*ldc+jj] += alpha * s3
-			}
-		}
-	} else if nt > 0 && m4 > 0 {
-		for p := 0; p < k; p++ {
-			clear(bt[p*nw+nt : (p+1)*nw])
-			copy(bt[p*nw:p*nw+nt], b[p*ldb+nn:p*ldb+n])
-		}
-		for i := 0; i < m4; i += 4 {
-			clear(ct)
-			narrow(k, &a[i*rs], rs, ps, &bt[0], nw, &ct[0], nw, alpha)
-			for r := 0; r < 4; r++ {
-				addTo(c[(i+r)*ldc+nn:(i+r)*ldc+n], ct[r*nw:r*nw+nt])
-			}
-		}
-	}
-	if mt > 0 {
-		clear(at)
-		for r := 0; r < mt; r++ {
+	if j < n && ps == 1 && n-j <= 3 && k <= 64 {
+		// A few columns (a vocabulary of 25) of a product with
+		// contiguous rows of A: dot products over whole registers of A
+		// rather than the masked kernel, mostly idle lanes.
+		// x is B's column, zero-padded to a whole register.
+		var x [64]float32
+		for ; j < n; j++ {
 			for p := 0; p < k; p++ {
-				at[r*k+p] = a[(m4+r)*rs+p*ps]
+				x[p] = b[p*ldb+j]
 			}
-		}
-		gemmStrided(4, n, k, alpha, at, k, 1, b, ldb, 0, cr, n)
-		for r := 0; r < mt; r++ {
-			addTo(c[(m4+r)*ldc:(m4+r)*ldc+n], cr[r*n:(r+1)*n])
+			sdotCol(mb, k, &a[0], rs, &x[0], &c[j], ldc, alpha, store, &mask32[(8-k%8)%8])
 		}
 	}
-	pool.Put(buf)
+	if j < n && rs == 1 && n-j <= 3 && tall > 0 {
+		// The same with A read transposed (a weight gradient): a
+		// register of 8 rows of A times an element of B a step.
+		for jj := j; jj < n; jj++ {
+			saxpyCol(tall, k, &a[0], ps, &b[jj], ldb, &c[jj], ldc, alpha, store)
+		}
+		if mb%2 != 0 {
+			sgemmPanelMask(1, k, &a[o*rs], rs, ps, &b[j], ldb, &c[o*ldc+j], ldc, alpha, store, &mask32[8-(n-j)])
+		}
+		j = n
+	}
+	if j < n {
+		mask := &mask32[8-(n-j)]
+		if tall > 0 {
+			sgemmPanelMaskTall(tall, k, &a[0], rs, ps, &b[j], ldb, &c[j], ldc, alpha, store, mask)
+		}
+		if mb%2 != 0 {
+			sgemmPanelMask(1, k, &a[o*rs], rs, ps, &b[j], ldb, &c[o*ldc+j], ldc, alpha, store, mask)
+		}
+	}
+}
+
+// panels64 is panels in float64: panels of 8 columns, 4 and a masked one
+// for the last n%4. (A 12-column kernel, as panels32's 24, measured ~10%
+// slower than 8 + 8 + 8 on the transformer's 24 columns.)
+func panels64(mb, n, k int, alpha float64, a []float64, rs, ps int, b []float64, ldb int, c []float64, ldc int, store int) {
+	j := 0
+	for ; n-j >= 8; j += 8 {
+		dgemmPanel8(mb, k, &a[0], rs, ps, &b[j], ldb, &c[j], ldc, alpha, store)
+	}
+	tall, o := mb/2, mb/2*8
+	if n-j >= 4 {
+		if tall > 0 {
+			dgemmPanel4Tall(tall, k, &a[0], rs, ps, &b[j], ldb, &c[j], ldc, alpha, store)
+		}
+		if mb%2 != 0 {
+			dgemmPanel4(1, k, &a[o*rs], rs, ps, &b[j], ldb, &c[o*ldc+j], ldc, alpha, store)
+		}
+		j += 4
+	}
+	if j < n && ps == 1 && n-j <= 2 && k <= 32 {
+		// As in panels32.
+		var x [32]float64
+		for ; j < n; j++ {
+			for p := 0; p < k; p++ {
+				x[p] = b[p*ldb+j]
+			}
+			ddotCol(mb, k, &a[0], rs, &x[0], &c[j], ldc, alpha, store, &mask64[(4-k%4)%4])
+		}
+	}
+	if j < n && rs == 1 && n-j == 1 {
+		daxpyCol(mb, k, &a[0], ps, &b[j], ldb, &c[j], ldc, alpha, store)
+		j = n
+	}
+	if j < n {
+		mask := &mask64[4-(n-j)]
+		if tall > 0 {
+			dgemmPanelMaskTall(tall, k, &a[0], rs, ps, &b[j], ldb, &c[j], ldc, alpha, store, mask)
+		}
+		if mb%2 != 0 {
+			dgemmPanelMask(1, k, &a[o*rs], rs, ps, &b[j], ldb, &c[o*ldc+j], ldc, alpha, store, mask)
+		}
+	}
 }
 
 // scale multiplies the m x n matrix C by beta; beta = 0 clears it, NaNs
@@ -195,19 +255,32 @@ func grow[T any](buf []T, n int) []T {
 }
 
 // transposeInto writes the transpose of the rows x cols matrix a (leading
-// dimension lda) into dst (cols x rows, leading dimension rows).
+// dimension lda) into dst (cols x rows, leading dimension rows): the 4 x 4
+// blocks in assembly, the last rows%4 rows and cols%4 columns here. The
+// transposed operands are small (a weight matrix, an attention head of
+// 16 x 8), where a loop a element at a time cost as much as the product.
 func transposeInto[T Float](dst []T, a []T, rows, cols, lda int) {
-	const blk = 32 // cache blocking: both sides of a tile stay in L1
-	for i0 := 0; i0 < rows; i0 += blk {
-		i1 := min(i0+blk, rows)
-		for j0 := 0; j0 < cols; j0 += blk {
-			j1 := min(j0+blk, cols)
-			for i := i0; i < i1; i++ {
-				row := a[i*lda : i*lda+j1]
-				for j := j0; j < j1; j++ {
-					dst[j*rows+i] = row[j]
-				}
-			}
+	r4, c4 := rows&^3, cols&^3
+	if r4 > 0 && c4 > 0 {
+		_ = a[(r4-1)*lda+c4-1]
+		_ = dst[(c4-1)*rows+r4-1]
+		switch d := any(dst).(type) {
+		case []float32:
+			stranspose4(r4/4, c4/4, &d[0], rows, &any(a).([]float32)[0], lda)
+		case []float64:
+			dtranspose4(r4/4, c4/4, &d[0], rows, &any(a).([]float64)[0], lda)
+		}
+	}
+	for i := 0; i < r4; i++ {
+		row := a[i*lda+c4 : i*lda+cols]
+		for j, v := range row {
+			dst[(c4+j)*rows+i] = v
+		}
+	}
+	for i := r4; i < rows; i++ {
+		row := a[i*lda : i*lda+cols]
+		for j, v := range row {
+			dst[j*rows+i] = v
 		}
 	}
 }

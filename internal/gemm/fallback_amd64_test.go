@@ -11,4 +11,5 @@ func TestPortableFallback(t *testing.T) {
 	useAsm = false
 	defer func() { useAsm = true }()
 	TestGemm(t)
+	TestGemmPaths(t)
 }

@@ -1,0 +1,42 @@
+//go:build !amd64
+
+package kern
+
+// haveAVX2 is false: exp and tanh are computed one element at a time.
+const haveAVX2 = false
+
+func expSumAVX2(x []float32, shift float32) float32 { panic("unreachable") }
+
+func geluDerivAVX2(x, y, dd []float32) { panic("unreachable") }
+
+func sumRowsAVX2(dst, x []float32, m, k int) { panic("unreachable") }
+
+func dotRowsAVX2(dst, x, y []float32, m, k int) { panic("unreachable") }
+
+func causalShiftAVX2(s []float32, rows, t int) { panic("unreachable") }
+
+func layerNorm8AVX2(x, gain, bias, xhat, rstd, y []float32, m int) { panic("unreachable") }
+
+func layerNormRows8AVX2(dy, gain, xhat, rstd, dx []float32, m int) { panic("unreachable") }
+
+func rowShiftAVX2(x []float32, m, k int) { panic("unreachable") }
+
+func causalGradAVX2(p, dp []float32, t int, scale float32) { panic("unreachable") }
+
+func causalNormAVX2(s []float32, rows, t int) { panic("unreachable") }
+
+func expSum64AVX2(x []float64, shift float64) float64 { panic("unreachable") }
+
+func geluErf64AVX2(x, y, dd []float64) { panic("unreachable") }
+
+func rowShift64AVX2(x []float64, m, k int) { panic("unreachable") }
+
+func causalShift64AVX2(s []float64, rows, t int) { panic("unreachable") }
+
+func layerNorm8x64AVX2(x, gain, bias, xhat, rstd, y []float64, m int) { panic("unreachable") }
+
+func layerNormRows8x64AVX2(dy, gain, xhat, rstd, dx []float64, m int) { panic("unreachable") }
+
+func causalNorm64AVX2(s []float64, rows, t int) { panic("unreachable") }
+
+func causalGrad64AVX2(p, dp []float64, t int, scale float64) { panic("unreachable") }
