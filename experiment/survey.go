@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -148,6 +149,24 @@ func PrintSurvey(w io.Writer, s *probe.Survey) {
 	}
 	if f := s.Flat; f != nil {
 		fmt.Fprintf(w, "flat search: %d directions certified to delta %.3g (target %.3g) with %d of %d products\n", len(s.Directions), f.Delta, f.Target, f.HVPs, f.Budget)
+	}
+	if s.NoiseHeldOut {
+		// Show what measuring on the evaluation set would have said: the
+		// directions were chosen there.
+		lo, hi, hlo, hhi := math.Inf(1), math.Inf(-1), math.Inf(1), math.Inf(-1)
+		for _, d := range s.Directions {
+			if !strings.HasPrefix(d.Source, "flat-") || d.CEval <= 0 {
+				continue
+			}
+			r := d.C / d.CEval
+			lo, hi = min(lo, r), max(hi, r)
+			hlo, hhi = min(hlo, d.HNormHeldOut), max(hhi, d.HNormHeldOut)
+		}
+		fmt.Fprintf(w, "noise measured on %d held-out training examples, disjoint from the evaluation set", s.EvalExamples)
+		if lo <= hi {
+			fmt.Fprintf(w, "; flat directions: c there %.3g-%.3g x the evaluation set's, ||H u|| there %.3g-%.3g", lo, hi, hlo, hhi)
+		}
+		fmt.Fprintln(w)
 	}
 	classes := map[string]int{}
 	for _, d := range s.Directions {

@@ -348,3 +348,102 @@ func TestMinibatchNoiseInstances(t *testing.T) {
 		t.Error("a cancelled context did not stop the noise measurement")
 	}
 }
+
+func TestHeldOutIndices(t *testing.T) {
+	for _, tc := range []struct{ n, k int }{{100, 10}, {101, 7}, {1000, 333}, {10, 5}, {45000, 512}} {
+		idx := data.EvenlySpaced(tc.n, tc.k)
+		held := HeldOutIndices(tc.n, idx)
+		if len(held) != tc.k {
+			t.Fatalf("n %d k %d: %d held-out examples", tc.n, tc.k, len(held))
+		}
+		in := map[int]bool{}
+		for _, i := range idx {
+			in[i] = true
+		}
+		seen := map[int]bool{}
+		for _, i := range held {
+			if i < 0 || i >= tc.n || in[i] || seen[i] {
+				t.Fatalf("n %d k %d: held-out example %d out of range, in the evaluation set or repeated", tc.n, tc.k, i)
+			}
+			seen[i] = true
+		}
+	}
+	if HeldOutIndices(10, data.EvenlySpaced(10, 6)) != nil || HeldOutIndices(5, nil) != nil {
+		t.Errorf("a held-out sample where there is no room for one")
+	}
+}
+
+// TestSurveyHeldOutNoise: with an evaluation set of a quarter of the data,
+// c along every direction (and the dense path's c along every
+// eigenvector) comes from the held-out sample, the evaluation set's own c
+// is kept beside it, and the flat directions' ||H u|| is rechecked on the
+// held-out Hessian; NoiseOnEval restores the evaluation set's c.
+func TestSurveyHeldOutNoise(t *testing.T) {
+	const n, b = 240, 16
+	m, ds, w := trainedMLP(t, n)
+	opts := SurveyOptions{EvalExamples: n / 4, Dense: true, Top: 2, Bottom: 1, Bulk: -1, Flat: 2, Nulls: 1, NoiseBatches: 4,
+		BatchSize: b, Sampling: data.WithReplacement, Window: Window{LR: 0.1, Steps: 200}, Seed: 1}
+	s, err := RunSurvey(context.Background(), m, ds, w, opts, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx := data.EvenlySpaced(n, n/4)
+	held := HeldOutIndices(n, idx)
+	cOn := func(on []int) []float64 {
+		proj, err := ExampleProjections(context.Background(), []models.Model{m}, ds, on, w, s.Vectors)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ex, err := NoiseFromProjections(proj, n, b, data.WithReplacement)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ex.C
+	}
+	cHeld, cEval := cOn(held), cOn(idx)
+	var hb data.Batch
+	ds.Fill(&hb, held)
+	hh, err := NewHessian(m, &hb, w, DefaultFDStep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.NoiseHeldOut || s.Dense == nil || s.Dense.NoiseExamples != len(held) {
+		t.Fatalf("held-out noise not used: %v, dense %+v", s.NoiseHeldOut, s.Dense)
+	}
+	differ := 0
+	for i, d := range s.Directions {
+		if math.Abs(d.C-cHeld[i]) > 1e-10*cHeld[i] || math.Abs(d.CEval-cEval[i]) > 1e-10*cEval[i] {
+			t.Errorf("%s: c %g, c_eval %g; want held-out %g, evaluation set %g", d.Source, d.C, d.CEval, cHeld[i], cEval[i])
+		}
+		if !d.Null && math.Abs(cHeld[i]-cEval[i]) > 1e-3*cHeld[i] {
+			differ++
+		}
+		if strings.HasPrefix(d.Source, "flat-") {
+			hv := make([]float64, len(w))
+			if err := hh.Apply(hv, s.Vectors[i]); err != nil {
+				t.Fatal(err)
+			}
+			if want := norm(hv); d.HNormHeldOut == 0 || math.Abs(d.HNormHeldOut-want) > 1e-9*want {
+				t.Errorf("%s: held-out ||H u|| %g, want %g", d.Source, d.HNormHeldOut, want)
+			}
+		} else if d.HNormHeldOut != 0 {
+			t.Errorf("%s: a held-out recheck of a direction that is not flat", d.Source)
+		}
+	}
+	if differ == 0 {
+		t.Errorf("held-out and evaluation-set c agree everywhere: the test cannot tell them apart")
+	}
+	opts.NoiseOnEval = true
+	s2, err := RunSurvey(context.Background(), m, ds, w, opts, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The dense path picks its flat axes by c, so these are s2's own.
+	s.Vectors = s2.Vectors
+	cEval = cOn(idx)
+	for i, d := range s2.Directions {
+		if s2.NoiseHeldOut || d.CEval != 0 || d.HNormHeldOut != 0 || math.Abs(d.C-cEval[i]) > 1e-10*cEval[i] {
+			t.Errorf("NoiseOnEval, %s: c %g (evaluation set %g), c_eval %g, held-out ||H u|| %g", d.Source, d.C, cEval[i], d.CEval, d.HNormHeldOut)
+		}
+	}
+}
