@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -432,6 +433,14 @@ func TestSurveyHeldOutNoise(t *testing.T) {
 	}
 	if differ == 0 {
 		t.Errorf("held-out and evaluation-set c agree everywhere: the test cannot tell them apart")
+	}
+	var hi float64
+	for _, d := range s.Directions {
+		hi = max(hi, d.HNormHeldOut)
+	}
+	warned := slices.ContainsFunc(s.Warnings, func(w string) bool { return strings.Contains(w, "held-out examples") })
+	if warned != (hi >= opts.Window.FlatBound()) {
+		t.Errorf("held-out ||H u|| up to %g against the bound %g, warnings %q", hi, opts.Window.FlatBound(), s.Warnings)
 	}
 	opts.NoiseOnEval = true
 	s2, err := RunSurvey(context.Background(), m, ds, w, opts, nil)

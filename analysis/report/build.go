@@ -104,12 +104,11 @@ func (s *Survey) flatThreshold() float64 {
 	return probe.DefaultFlatThreshold
 }
 
-// windowCurvature is the curvature bound that certifies d: ||H u|| (the
-// larger of the evaluation set's and the held-out recheck's), or |lambda|
-// for surveys that did not record it.
+// windowCurvature is the curvature bound that certifies d: ||H u|| on the
+// evaluation set, or |lambda| for surveys that did not record it.
 func windowCurvature(d probe.Direction) float64 {
-	if h := d.CertifiedCurvature(); h > 0 {
-		return h
+	if d.HNorm > 0 {
+		return d.HNorm
 	}
 	return math.Abs(d.Lambda)
 }

@@ -338,7 +338,7 @@ func TestWindowFlatPerEnsemble(t *testing.T) {
 	for _, e := range r.Ensembles {
 		for k, d := range e.Directions {
 			sd := r.Survey.Directions[k]
-			h := sd.CertifiedCurvature() * e.Manifest.LR * float64(e.Manifest.Steps)
+			h := sd.HNorm * e.Manifest.LR * float64(e.Manifest.Steps)
 			want := !sd.Null && h < thr
 			if d.WindowFlat != want || d.CurvatureWindow == nil || math.Abs(*d.CurvatureWindow-h) > 1e-12*h {
 				t.Errorf("%s %s: window-flat %v (||Hu|| eta T %v), want %v (%g)", e.Name, d.Source, d.WindowFlat, sig3p(d.CurvatureWindow), want, h)
