@@ -148,7 +148,7 @@ func PrintSurvey(w io.Writer, s *probe.Survey) {
 			d.Counts[probe.ClassNull], d.Counts[probe.ClassWindowFlat], d.Counts[probe.ClassConfined], d.Counts[probe.ClassNegative], 100*d.FlatNoiseShare)
 	}
 	if f := s.Flat; f != nil {
-		fmt.Fprintf(w, "flat search: %d directions certified to delta %.3g (target %.3g) with %d of %d products\n", len(s.Directions), f.Delta, f.Target, f.HVPs, f.Budget)
+		fmt.Fprintf(w, "flat search: %d directions certified to delta %.3g (target %.3g) with %d of %d products\n", f.K, f.Delta, f.Target, f.HVPs, f.Budget)
 	}
 	if s.NoiseHeldOut {
 		// Show what measuring on the evaluation set would have said: the
