@@ -153,18 +153,19 @@ func PrintSurvey(w io.Writer, s *probe.Survey) {
 	if s.NoiseHeldOut {
 		// Show what measuring on the evaluation set would have said: the
 		// directions were chosen there.
-		lo, hi, hlo, hhi := math.Inf(1), math.Inf(-1), math.Inf(1), math.Inf(-1)
+		lo, hi, hlo, hhi, slo, shi := math.Inf(1), math.Inf(-1), math.Inf(1), math.Inf(-1), math.Inf(1), math.Inf(-1)
 		for _, d := range s.Directions {
 			if !strings.HasPrefix(d.Source, "flat-") || d.CEval <= 0 {
 				continue
 			}
-			r := d.C / d.CEval
+			r, sp := d.C/d.CEval, math.Sqrt(max(d.HNorm2Split, 0))
 			lo, hi = min(lo, r), max(hi, r)
 			hlo, hhi = min(hlo, d.HNormHeldOut), max(hhi, d.HNormHeldOut)
+			slo, shi = min(slo, sp), max(shi, sp)
 		}
 		fmt.Fprintf(w, "noise measured on %d held-out training examples, disjoint from the evaluation set", s.EvalExamples)
 		if lo <= hi {
-			fmt.Fprintf(w, "; flat directions: c there %.3g-%.3g x the evaluation set's, ||H u|| there %.3g-%.3g", lo, hi, hlo, hhi)
+			fmt.Fprintf(w, "; flat directions: c there %.3g-%.3g x the evaluation set's, ||H u|| there %.3g-%.3g (split-half estimate %.3g-%.3g)", lo, hi, hlo, hhi, slo, shi)
 		}
 		fmt.Fprintln(w)
 	}

@@ -402,12 +402,24 @@ func TestSurveyHeldOutNoise(t *testing.T) {
 		return ex.C
 	}
 	cHeld, cEval := cOn(held), cOn(idx)
-	var hb data.Batch
-	ds.Fill(&hb, held)
-	hh, err := NewHessian(m, &hb, w, DefaultFDStep)
-	if err != nil {
-		t.Fatal(err)
+	hessOn := func(on []int) *Hessian {
+		var hb data.Batch
+		ds.Fill(&hb, on)
+		h, err := NewHessian(m, &hb, w, DefaultFDStep)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h
 	}
+	var ia, ib []int
+	for k, j := range held {
+		if k%2 == 0 {
+			ia = append(ia, j)
+		} else {
+			ib = append(ib, j)
+		}
+	}
+	hh, ha, hbb := hessOn(held), hessOn(ia), hessOn(ib)
 	if !s.NoiseHeldOut || s.Dense == nil || s.Dense.NoiseExamples != len(held) {
 		t.Fatalf("held-out noise not used: %v, dense %+v", s.NoiseHeldOut, s.Dense)
 	}
@@ -424,8 +436,18 @@ func TestSurveyHeldOutNoise(t *testing.T) {
 			if err := hh.Apply(hv, s.Vectors[i]); err != nil {
 				t.Fatal(err)
 			}
-			if want := norm(hv); d.HNormHeldOut == 0 || math.Abs(d.HNormHeldOut-want) > 1e-9*want {
+			if want := norm(hv); d.HNormHeldOut == 0 || math.Abs(d.HNormHeldOut-want) > 1e-7*want {
 				t.Errorf("%s: held-out ||H u|| %g, want %g", d.Source, d.HNormHeldOut, want)
+			}
+			va, vb := make([]float64, len(w)), make([]float64, len(w))
+			if err := ha.Apply(va, s.Vectors[i]); err != nil {
+				t.Fatal(err)
+			}
+			if err := hbb.Apply(vb, s.Vectors[i]); err != nil {
+				t.Fatal(err)
+			}
+			if want := dot(va, vb); math.Abs(d.HNorm2Split-want) > 1e-9*math.Abs(want) {
+				t.Errorf("%s: split-half ||H u||^2 %g, want %g", d.Source, d.HNorm2Split, want)
 			}
 		} else if d.HNormHeldOut != 0 {
 			t.Errorf("%s: a held-out recheck of a direction that is not flat", d.Source)
@@ -434,13 +456,15 @@ func TestSurveyHeldOutNoise(t *testing.T) {
 	if differ == 0 {
 		t.Errorf("held-out and evaluation-set c agree everywhere: the test cannot tell them apart")
 	}
-	var hi float64
+	broken := false
 	for _, d := range s.Directions {
-		hi = max(hi, d.HNormHeldOut)
+		if b := s.Settings.Window.FlatBound(); d.HNorm < b && math.Sqrt(max(d.HNorm2Split, 0)) >= b {
+			broken = true
+		}
 	}
-	warned := slices.ContainsFunc(s.Warnings, func(w string) bool { return strings.Contains(w, "held-out examples") })
-	if warned != (hi >= opts.Window.FlatBound()) {
-		t.Errorf("held-out ||H u|| up to %g against the bound %g, warnings %q", hi, opts.Window.FlatBound(), s.Warnings)
+	warned := slices.ContainsFunc(s.Warnings, func(w string) bool { return strings.Contains(w, "held-out (split-half)") })
+	if warned != broken {
+		t.Errorf("held-out estimate above the bound %g: %v; warnings %q", s.Settings.Window.FlatBound(), broken, s.Warnings)
 	}
 	opts.NoiseOnEval = true
 	s2, err := RunSurvey(context.Background(), m, ds, w, opts, nil)

@@ -1,7 +1,9 @@
 // Command heldout re-measures a finished survey's directions on examples
 // the survey did not choose them on: the per-example gradient noise c on
 // the survey's evaluation set and on a disjoint held-out sample of the same
-// size (probe.HeldOutIndices), and ||H u|| of the flat directions on both.
+// size (probe.HeldOutIndices), and ||H u|| of the flat directions on both,
+// with the split-half estimate sqrt((H_A u) . (H_B u)) over the two halves
+// of the held-out sample, whose square is unbiased for the training set.
 // Surveys made since the held-out check exists record these themselves
 // (c, c_eval and h_norm_heldout in directions.json); this is for older
 // ones. It prints a table.
@@ -117,6 +119,38 @@ func recheck(run string, batch int, prefix string) error {
 	if err != nil {
 		return err
 	}
+	// The split-half estimate, as the survey makes it: (H_A u) . (H_B u)
+	// over the two halves of the held-out sample.
+	var ia, ib []int
+	for k, j := range held {
+		if k%2 == 0 {
+			ia = append(ia, j)
+		} else {
+			ib = append(ib, j)
+		}
+	}
+	hA, err := hessian(ia)
+	if err != nil {
+		return err
+	}
+	hB, err := hessian(ib)
+	if err != nil {
+		return err
+	}
+	ha, hb := make([]float64, len(ref.W)), make([]float64, len(ref.W))
+	split := func(u []float64) (float64, error) {
+		if err := hA.Apply(ha, u); err != nil {
+			return 0, err
+		}
+		if err := hB.Apply(hb, u); err != nil {
+			return 0, err
+		}
+		var s float64
+		for j := range ha {
+			s += ha[j] * hb[j]
+		}
+		return math.Sqrt(max(s, 0)), nil
+	}
 	hv := make([]float64, len(ref.W))
 	hnorm := func(h *probe.Hessian, u []float64) (float64, error) {
 		if err := h.Apply(hv, u); err != nil {
@@ -129,9 +163,9 @@ func recheck(run string, batch int, prefix string) error {
 		return math.Sqrt(s), nil
 	}
 	fmt.Printf("%d evaluation and %d held-out examples of %d; c at batch %d, with replacement\n", len(idx), len(held), ds.Len(), batch)
-	fmt.Printf("%-10s %11s %11s %8s %11s %11s\n", "source", "c eval", "c held-out", "ratio", "|Hu| eval", "|Hu| held")
+	fmt.Printf("%-10s %11s %11s %8s %11s %11s %11s\n", "source", "c eval", "c held-out", "ratio", "|Hu| eval", "|Hu| held", "|Hu| split")
 	for i, d := range dirs {
-		he, hh := "", ""
+		he, hh, hs := "", "", ""
 		if strings.HasPrefix(d.Source, prefix) {
 			a, err := hnorm(hEval, vecs[i])
 			if err != nil {
@@ -141,9 +175,13 @@ func recheck(run string, batch int, prefix string) error {
 			if err != nil {
 				return err
 			}
-			he, hh = fmt.Sprintf("%.4g", a), fmt.Sprintf("%.4g", b)
+			c, err := split(vecs[i])
+			if err != nil {
+				return err
+			}
+			he, hh, hs = fmt.Sprintf("%.4g", a), fmt.Sprintf("%.4g", b), fmt.Sprintf("%.4g", c)
 		}
-		fmt.Printf("%-10s %11.4g %11.4g %8.2f %11s %11s\n", d.Source, cEval[i], cHeld[i], cHeld[i]/cEval[i], he, hh)
+		fmt.Printf("%-10s %11.4g %11.4g %8.2f %11s %11s %11s\n", d.Source, cEval[i], cHeld[i], cHeld[i]/cEval[i], he, hh, hs)
 	}
 	return nil
 }
