@@ -9,6 +9,8 @@ func expSumAVX2(x []float32, shift float32) float32 { panic("unreachable") }
 
 func geluDerivAVX2(x, y, dd []float32) { panic("unreachable") }
 
+func geluErf32AVX2(x, y, dd []float32) { panic("unreachable") }
+
 func sumRowsAVX2(dst, x []float32, m, k int) { panic("unreachable") }
 
 func dotRowsAVX2(dst, x, y []float32, m, k int) { panic("unreachable") }
@@ -40,3 +42,19 @@ func layerNormRows8x64AVX2(dy, gain, xhat, rstd, dx []float64, m int) { panic("u
 func causalNorm64AVX2(s []float64, rows, t int) { panic("unreachable") }
 
 func causalGrad64AVX2(p, dp []float64, t int, scale float64) { panic("unreachable") }
+
+func softmaxNormAVX2(x, sums []float32, m, k, grad int, scale float32) { panic("unreachable") }
+
+func softmaxNorm64AVX2(x, sums []float64, m, k, grad int, scale float64) { panic("unreachable") }
+
+func abT8AVX2(a []float32, lda int, b []float32, ldb int, t int, scale float32, s []float32) {
+	panic("unreachable")
+}
+
+func lowerMul8AVX2(p []float32, t int, b []float32, ldb int, out []float32, ldo int) {
+	panic("unreachable")
+}
+
+func lowerTMul8AVX2(p []float32, t int, b []float32, ldb int, out []float32, ldo int) {
+	panic("unreachable")
+}

@@ -16,19 +16,20 @@ import (
 func CausalAttention[T Float](qkv []T, n, t, d, heads int, p, att []T) {
 	dh := d / heads
 	scale := T(1 / math.Sqrt(float64(dh)))
-	// The products accumulate (beta = 1) into outputs cleared here in one
-	// call each: with beta = 0, gemm clears its output row by row, a call
-	// per row of a head, which costs more than the tiny products.
+	// Each head's scores and output are written by one product each (the
+	// float32 kernels for heads of width 8, heads8, or gemm with beta = 0,
+	// which stores without reading): no clears. Columns past heads*dh, if
+	// d is not a multiple of heads, are zero.
 	ps, att := p[:n*heads*t*t], att[:n*t*d]
-	clear(ps)
-	clear(att)
+	clearColumnsPast(att, n*t, d, heads*dh)
 	// q, k and v of a head are column slices of qkv, leading dimension 3d.
 	q, k, v, ld := qkv, qkv[d:], qkv[2*d:], 3*d
+	fast := heads8(qkv, t, dh)
 	for s := 0; s < n; s++ {
 		for h := 0; h < heads; h++ {
 			o := s*t*ld + h*dh
 			pr := ps[(s*heads+h)*t*t : (s*heads+h+1)*t*t]
-			gemm.Gemm(false, true, t, t, dh, scale, q[o:], ld, k[o:], ld, 1, pr, t)
+			headABt(fast, t, dh, scale, q[o:], ld, k[o:], ld, pr)
 		}
 	}
 	// All heads at once: one long ExpSum call instead of t short ones each.
@@ -37,7 +38,7 @@ func CausalAttention[T Float](qkv []T, n, t, d, heads int, p, att []T) {
 		for h := 0; h < heads; h++ {
 			o := s*t*d + h*dh
 			pr := ps[(s*heads+h)*t*t : (s*heads+h+1)*t*t]
-			gemm.Gemm(false, false, t, dh, t, 1, pr, t, v[s*t*ld+h*dh:], ld, 1, att[o:], d)
+			headLowerMul(fast, t, dh, pr, v[s*t*ld+h*dh:], ld, att[o:], d)
 		}
 	}
 }
@@ -48,21 +49,81 @@ func CausalAttention[T Float](qkv []T, n, t, d, heads int, p, att []T) {
 func CausalAttentionBackward[T Float](qkv, p []T, n, t, d, heads int, datt, dp, dqkv []T) {
 	dh := d / heads
 	scale := T(1 / math.Sqrt(float64(dh)))
-	// Accumulating into outputs cleared in bulk, as in CausalAttention.
+	// Every block of dq, dk, dv and dp is written by one product, as in
+	// CausalAttention: no clears but of the columns past heads*dh.
 	dqkv, dp = dqkv[:3*n*t*d], dp[:t*t]
-	clear(dqkv)
+	if heads*dh != d {
+		clear(dqkv)
+	}
 	q, k, v, ld := qkv, qkv[d:], qkv[2*d:], 3*d
 	dq, dk, dv := dqkv, dqkv[d:], dqkv[2*d:]
+	fast := heads8(qkv, t, dh)
 	for s := 0; s < n; s++ {
 		for h := 0; h < heads; h++ {
 			o, o3 := s*t*d+h*dh, s*t*ld+h*dh
 			pr := p[(s*heads+h)*t*t : (s*heads+h+1)*t*t]
-			clear(dp)
-			gemm.Gemm(false, true, t, t, dh, 1, datt[o:], d, v[o3:], ld, 1, dp, t)
-			gemm.Gemm(true, false, t, dh, t, 1, pr, t, datt[o:], d, 1, dv[o3:], ld)
+			headABt(fast, t, dh, 1, datt[o:], d, v[o3:], ld, dp)
+			headLowerTMul(fast, t, dh, pr, datt[o:], d, dv[o3:], ld)
 			CausalSoftmaxGrad(pr, dp, t, scale)
-			gemm.Gemm(false, false, t, dh, t, 1, dp, t, k[o3:], ld, 1, dq[o3:], ld)
-			gemm.Gemm(true, false, t, dh, t, 1, dp, t, q[o3:], ld, 1, dk[o3:], ld)
+			headLowerMul(fast, t, dh, dp, k[o3:], ld, dq[o3:], ld)
+			headLowerTMul(fast, t, dh, dp, q[o3:], ld, dk[o3:], ld)
 		}
+	}
+}
+
+// heads8 reports whether a head's products go through the float32 AVX2
+// kernels for heads of width 8 (abT8AVX2, lowerMul8AVX2, lowerTMul8AVX2),
+// which on the tiny transformer's heads (t = 16) take a fraction of
+// gemm's per-call work.
+func heads8[T Float](qkv []T, t, dh int) bool {
+	_, ok := any(qkv).([]float32)
+	return ok && haveAVX2 && dh == 8 && t > 0 && t%8 == 0
+}
+
+// headABt sets the (t, t) matrix s to scale a b^T, a and b t rows of dh
+// (leading dimensions lda, ldb), at least on and below the diagonal (the
+// causal softmax and its gradient ignore the rest): in abT8AVX2 if fast,
+// which skips the 8x8 blocks above it, else gemm.
+func headABt[T Float](fast bool, t, dh int, scale T, a []T, lda int, b []T, ldb int, s []T) {
+	if !fast {
+		gemm.Gemm(false, true, t, t, dh, scale, a, lda, b, ldb, 0, s, t)
+		return
+	}
+	// The assembly does not check bounds.
+	_, _, _ = a[(t-1)*lda+7], b[(t-1)*ldb+7], s[t*t-1]
+	abT8AVX2(any(a).([]float32), lda, any(b).([]float32), ldb, t, float32(scale), any(s).([]float32))
+}
+
+// headLowerMul sets out (t rows of dh, leading dimension ldo) to p b, p
+// (t, t) zero above its diagonal (a causal softmax or its gradient) and b
+// t rows of dh: in lowerMul8AVX2 if fast, which skips the zeros, else
+// gemm.
+func headLowerMul[T Float](fast bool, t, dh int, p, b []T, ldb int, out []T, ldo int) {
+	if !fast {
+		gemm.Gemm(false, false, t, dh, t, 1, p, t, b, ldb, 0, out, ldo)
+		return
+	}
+	_, _, _ = p[t*t-1], b[(t-1)*ldb+7], out[(t-1)*ldo+7]
+	lowerMul8AVX2(any(p).([]float32), t, any(b).([]float32), ldb, any(out).([]float32), ldo)
+}
+
+// headLowerTMul is headLowerMul with p^T b.
+func headLowerTMul[T Float](fast bool, t, dh int, p, b []T, ldb int, out []T, ldo int) {
+	if !fast {
+		gemm.Gemm(true, false, t, dh, t, 1, p, t, b, ldb, 0, out, ldo)
+		return
+	}
+	_, _, _ = p[t*t-1], b[(t-1)*ldb+7], out[(t-1)*ldo+7]
+	lowerTMul8AVX2(any(p).([]float32), t, any(b).([]float32), ldb, any(out).([]float32), ldo)
+}
+
+// clearColumnsPast sets columns [c, cols) of the rows x cols matrix a to
+// zero (none if c >= cols).
+func clearColumnsPast[T Float](a []T, rows, cols, c int) {
+	if c >= cols {
+		return
+	}
+	for i := 0; i < rows; i++ {
+		clear(a[i*cols+c : (i+1)*cols])
 	}
 }

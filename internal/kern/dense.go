@@ -10,10 +10,11 @@ import (
 // for a nil bias.
 func DenseForward[T Float](x []T, m, in int, w, bias []T, out int, y []T) {
 	if bias == nil {
-		clear(y[:m*out]) // one clear rather than gemm's per row, as below
-	} else {
-		broadcastRows(y[:m*out], bias[:out])
+		// beta = 0: gemm stores x w without reading y, no clear needed.
+		gemm.Gemm(false, false, m, out, in, 1, x, in, w, out, 0, y, out)
+		return
 	}
+	broadcastRows(y[:m*out], bias[:out])
 	gemm.Gemm(false, false, m, out, in, 1, x, in, w, out, 1, y, out)
 }
 
@@ -32,12 +33,7 @@ func denseBackwardBeta[T Float](x []T, m, in int, w []T, out int, dy []T, dw, db
 		SumRows(dbias[:out], dy[:m*out])
 	}
 	if dx != nil {
-		if beta == 0 {
-			// One clear of the whole of dx rather than gemm's clear per
-			// row: rows of the tiny transformer are 8 floats.
-			clear(dx[:m*in])
-			beta = 1
-		}
+		// beta = 0 stores dy w^T without reading dx (no clear needed).
 		gemm.Gemm(false, true, m, in, out, 1, dy, out, w, out, beta, dx, in)
 	}
 }

@@ -15,8 +15,10 @@
 //
 // Every kernel is generic over float32 and float64 (Float). On amd64 with
 // AVX2 and FMA the hot loops run in assembly (math_amd64.s for float32,
-// math64_amd64.s for float64), each tested against the portable Go code it
-// replaces, which runs elsewhere; GODEBUG=cpu.avx2=off forces the portable
+// math64_amd64.s for float64; gelu32_amd64.s, the float32 exact GELU;
+// softmax_amd64.s, the cross-entropy's last pass; attention_amd64.s, the
+// float32 products of attention heads of width 8), each tested against the
+// portable Go code it replaces, which runs elsewhere; GODEBUG=cpu.avx2=off forces the portable
 // paths on amd64 too. Matrix products go through internal/gemm.
 //
 // The kernels write into slices the caller owns: they allocate nothing

@@ -19,4 +19,6 @@ func TestPortableFallback(t *testing.T) {
 	t.Run("cross-entropy", TestSoftmaxCrossEntropyAVX2)
 	t.Run("causal-softmax", TestCausalSoftmaxAVX2)
 	t.Run("causal-softmax64", TestCausalSoftmax64AVX2)
+	t.Run("gelu-erf32", TestGeluErf32)
+	t.Run("attention32", TestCausalAttentionFloat32)
 }

@@ -45,3 +45,9 @@ func causalNorm64AVX2(s []float64, rows, t int)
 //
 //go:noescape
 func causalGrad64AVX2(p, dp []float64, t int, scale float64)
+
+// softmaxNorm64AVX2 is softmaxNormAVX2 for float64 and k >= 4
+// (softmax_amd64.s).
+//
+//go:noescape
+func softmaxNorm64AVX2(x, sums []float64, m, k, grad int, scale float64)

@@ -65,3 +65,36 @@ func causalGradAVX2(p, dp []float32, t int, scale float32)
 //
 //go:noescape
 func causalNormAVX2(s []float32, rows, t int)
+
+// geluErf32AVX2 is geluErf32Go eight at a time, for len(x) a multiple of
+// 8; dd empty: no derivative (gelu32_amd64.s).
+//
+//go:noescape
+func geluErf32AVX2(x, y, dd []float32)
+
+// softmaxNormAVX2 sets sums[i] to the sum of row i of the m rows of k (k
+// >= 8) of x and, if grad is not 0, multiplies the row by scale/sums[i]
+// (softmax_amd64.s).
+//
+//go:noescape
+func softmaxNormAVX2(x, sums []float32, m, k, grad int, scale float32)
+
+// abT8AVX2 sets the (t, t) matrix s to scale a b^T for a and b t rows of
+// 8 (leading dimensions lda, ldb), t a positive multiple of 8, but for
+// the 8x8 blocks wholly above the diagonal, left as they were
+// (attention_amd64.s).
+//
+//go:noescape
+func abT8AVX2(a []float32, lda int, b []float32, ldb int, t int, scale float32, s []float32)
+
+// lowerMul8AVX2 sets out (t rows of 8, leading dimension ldo) to p b for
+// the (t, t) matrix p, zero above its diagonal, and b t rows of 8
+// (attention_amd64.s).
+//
+//go:noescape
+func lowerMul8AVX2(p []float32, t int, b []float32, ldb int, out []float32, ldo int)
+
+// lowerTMul8AVX2 is lowerMul8AVX2 with p^T b (attention_amd64.s).
+//
+//go:noescape
+func lowerTMul8AVX2(p []float32, t int, b []float32, ldb int, out []float32, ldo int)

@@ -66,6 +66,9 @@ func SoftmaxCrossEntropy[T Float](logits []T, m, k int, labels []int, scale T, g
 		}
 	}
 	ExpSum(logits[:m*k], 0) // each row now holds exp(logit - max)
+	if shifted {            // AVX2, rows of at least a vector
+		return loss + softmaxNormRows(logits, m, k, labels, scale, grad)
+	}
 	// The rows' sums lie in [1, k]: one log of the product of up to 16 of
 	// them (at most k^16, far from float64's range) replaces 16 logs.
 	prod := 1.0
@@ -85,6 +88,42 @@ func SoftmaxCrossEntropy[T Float](logits []T, m, k int, labels []int, scale T, g
 			row[j] *= f
 		}
 		row[labels[i]] -= scale
+	}
+	return loss
+}
+
+// softmaxNormRows is SoftmaxCrossEntropy's last pass in AVX2, for rows of
+// at least a vector: softmaxNorm(64)AVX2 sums the rows and scales them to
+// the gradient, 64 rows a call with their sums in a buffer on the stack,
+// and softmaxNormRows returns the sum of the logs of the sums, as the
+// portable loop. Called only for []float32 and []float64 logits.
+func softmaxNormRows[T Float](logits []T, m, k int, labels []int, scale T, grad bool) float64 {
+	g := 0
+	if grad {
+		g = 1
+	}
+	var loss float64
+	prod := 1.0
+	var sums [64]T
+	for i0 := 0; i0 < m; i0 += len(sums) {
+		n := min(len(sums), m-i0)
+		switch l := any(logits[i0*k : (i0+n)*k]).(type) {
+		case []float32:
+			softmaxNormAVX2(l, any(sums[:n]).([]float32), n, k, g, float32(scale))
+		case []float64:
+			softmaxNorm64AVX2(l, any(sums[:n]).([]float64), n, k, g, float64(scale))
+		}
+		for j, s := range sums[:n] {
+			i := i0 + j
+			prod *= float64(s)
+			if i%16 == 15 || i == m-1 {
+				loss += math.Log(prod)
+				prod = 1
+			}
+			if grad {
+				logits[i*k+labels[i]] -= scale
+			}
+		}
 	}
 	return loss
 }
