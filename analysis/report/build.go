@@ -474,7 +474,8 @@ func windowFlatNote(r *Report, e *Ensemble) {
 		}
 	}
 	m := e.Manifest
-	if here == survey && (r.Survey.Window.LR == m.LR && r.Survey.Window.Steps == m.Steps || r.Survey.Window.LR == 0) {
+	sameWindow := r.Survey.Window.LR == m.LR && r.Survey.Window.Steps == m.Steps
+	if here == survey && (sameWindow || here == 0 || r.Survey.Window.LR == 0) {
 		return
 	}
 	r.Notes = append(r.Notes, fmt.Sprintf("ensemble %s: window eta %g x T %d makes %d probed directions window-flat (||H u|| < %.3g = %g/(eta T); %d of them from the flat search), against %d for the survey's window eta %g x T %d",
