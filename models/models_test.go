@@ -116,15 +116,6 @@ func paramAt(m Model, i int) string {
 	return "?"
 }
 
-func relErr(a, b []float64) float64 {
-	var num, den float64
-	for i := range a {
-		num += (a[i] - b[i]) * (a[i] - b[i])
-		den += b[i] * b[i]
-	}
-	return math.Sqrt(num / den)
-}
-
 // TestLinRegExact compares linreg's loss and gradient with the closed form.
 func TestLinRegExact(t *testing.T) {
 	c := tinyCases("float64")[0]

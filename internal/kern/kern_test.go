@@ -5,59 +5,20 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/sgdyn/sgdyn/internal/fdcheck"
 	"github.com/sgdyn/sgdyn/internal/gemm"
 )
 
-// Finite-difference checks of every kernel's gradient in float64.
-// Each test contracts the kernel's output with fixed random weights r, so
+// The finite-difference helpers of the gradient tests (package fdcheck):
+// each test contracts its stage's output with fixed random weights r, so
 // the scalar L = <r, f(x)> has gradient backward(r), and compares that with
 // central differences of L in each input coordinate.
-
-func randn(rng *rand.Rand, n int) []float64 {
-	v := make([]float64, n)
-	for i := range v {
-		v[i] = rng.NormFloat64()
-	}
-	return v
-}
-
-func dot(a, b []float64) float64 {
-	var s float64
-	for i := range a {
-		s += a[i] * b[i]
-	}
-	return s
-}
-
-// relErr returns |a - b| / |b| in the Euclidean norm.
-func relErr(a, b []float64) float64 {
-	var num, den float64
-	for i := range a {
-		num += (a[i] - b[i]) * (a[i] - b[i])
-		den += b[i] * b[i]
-	}
-	return math.Sqrt(num / den)
-}
-
-// checkFD compares grad with central differences of loss in each
-// coordinate of x (which loss reads).
-func checkFD(t *testing.T, name string, x []float64, loss func() float64, grad []float64) {
-	t.Helper()
-	const h = 1e-6
-	fd := make([]float64, len(x))
-	for i := range x {
-		orig := x[i]
-		x[i] = orig + h
-		up := loss()
-		x[i] = orig - h
-		down := loss()
-		x[i] = orig
-		fd[i] = (up - down) / (2 * h)
-	}
-	if e := relErr(grad, fd); e > 1e-7 || math.IsNaN(e) {
-		t.Errorf("%s: relative gradient error %.3g", name, e)
-	}
-}
+var (
+	randn   = fdcheck.Randn
+	dot     = fdcheck.Dot
+	relErr  = fdcheck.RelErr
+	checkFD = fdcheck.Gradient
+)
 
 // TestConvGradient checks the 3x3 convolution as the fused CNN runs it:
 // im2col and one product forward; weight gradient dy col^T and input
