@@ -503,23 +503,16 @@ func HeldOutIndices(n int, idx []int) []int {
 	return held
 }
 
-// recheckFlatHeldOut measures H u of every flat direction once more, on
-// the held-out examples: the flat search and the dense path certify it on
-// the evaluation set they chose it on. It computes H u over each half of
-// the held-out sample, A and B: their weighted mean gives ||H u|| over the
-// held-out sample (HNormHeldOut), which carries that sample's own noise
-// and so overstates the training set's ||H u||, while (H_A u) . (H_B u) is
-// an unbiased estimate of its square, the halves' noises being
-// independent (HNorm2Split).
-func recheckFlatHeldOut(ctx context.Context, s *Survey, m models.Model, train data.Dataset, held []int, w0 []float64, step float64) error {
-	var flat []int
-	for i, d := range s.Directions {
-		if strings.HasPrefix(d.Source, "flat-") {
-			flat = append(flat, i)
-		}
-	}
-	if len(flat) == 0 || len(held) < 2 {
-		return nil
+// HeldOutCurvature measures H u for each unit vector u on the held-out
+// examples held of train, over each half A and B of them: the halves'
+// weighted mean gives ||H u|| over the whole held-out sample, which carries
+// that sample's own noise and so overstates the training set's ||H u||,
+// while (H_A u) . (H_B u) estimates its square without bias, the halves'
+// noises being independent (it can come out negative when noise
+// dominates). It costs two products a vector, each on half the sample.
+func HeldOutCurvature(ctx context.Context, m models.Model, train data.Dataset, held []int, w0 []float64, step float64, vectors [][]float64) (norms, split2 []float64, err error) {
+	if len(held) < 2 {
+		return nil, nil, fmt.Errorf("held-out curvature: %d held-out examples, want at least 2", len(held))
 	}
 	var ia, ib []int
 	for k, j := range held {
@@ -529,43 +522,68 @@ func recheckFlatHeldOut(ctx context.Context, s *Survey, m models.Model, train da
 			ib = append(ib, j)
 		}
 	}
-	halfOp := func(idx []int) (Operator, error) {
+	half := func(idx []int) (Operator, error) {
 		var b data.Batch
 		train.Fill(&b, idx)
 		h, err := NewHessian(m, &b, w0, step)
 		if err != nil {
-			return nil, fmt.Errorf("survey: held-out Hessian: %w", err)
+			return nil, fmt.Errorf("held-out curvature: %w", err)
 		}
 		return contextOperator{ctx, h}, nil
 	}
-	opA, err := halfOp(ia)
+	opA, err := half(ia)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	opB, err := halfOp(ib)
+	opB, err := half(ib)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	wa, wb := float64(len(ia))/float64(len(held)), float64(len(ib))/float64(len(held))
 	ha, hb, hm := make([]float64, len(w0)), make([]float64, len(w0)), make([]float64, len(w0))
+	for k, u := range vectors {
+		if err := opA.Apply(ha, u); err != nil {
+			return nil, nil, fmt.Errorf("held-out curvature of vector %d: %w", k, err)
+		}
+		if err := opB.Apply(hb, u); err != nil {
+			return nil, nil, fmt.Errorf("held-out curvature of vector %d: %w", k, err)
+		}
+		for j := range hm {
+			hm[j] = wa*ha[j] + wb*hb[j]
+		}
+		norms, split2 = append(norms, norm(hm)), append(split2, dot(ha, hb))
+	}
+	return norms, split2, nil
+}
+
+// recheckFlatHeldOut measures the flat directions' curvature once more on
+// the held-out examples (HeldOutCurvature): the flat search and the dense
+// path certify it on the evaluation set they chose it on.
+func recheckFlatHeldOut(ctx context.Context, s *Survey, m models.Model, train data.Dataset, held []int, w0 []float64, step float64) error {
+	var flat []int
+	var vecs [][]float64
+	for i, d := range s.Directions {
+		if strings.HasPrefix(d.Source, "flat-") {
+			flat, vecs = append(flat, i), append(vecs, s.Vectors[i])
+		}
+	}
+	if len(flat) == 0 || len(held) < 2 {
+		return nil
+	}
+	norms, split2, err := HeldOutCurvature(ctx, m, train, held, w0, step, vecs)
+	if err != nil {
+		return fmt.Errorf("survey: %w", err)
+	}
+	s.HVPs += 2 * len(flat) // each on half the held-out sample
 	bound := 0.0
 	if w := s.Settings.Window; w.LR > 0 && w.Steps > 0 {
 		bound = w.FlatBound()
 	}
 	var flatHere, broken int
 	lo, hi := math.Inf(1), math.Inf(-1)
-	for _, i := range flat {
+	for k, i := range flat {
 		d := &s.Directions[i]
-		if err := opA.Apply(ha, s.Vectors[i]); err != nil {
-			return fmt.Errorf("survey: held-out curvature of %s: %w", d.Source, err)
-		}
-		if err := opB.Apply(hb, s.Vectors[i]); err != nil {
-			return fmt.Errorf("survey: held-out curvature of %s: %w", d.Source, err)
-		}
-		for j := range hm {
-			hm[j] = wa*ha[j] + wb*hb[j]
-		}
-		d.HNormHeldOut, d.HNorm2Split = norm(hm), dot(ha, hb)
+		d.HNormHeldOut, d.HNorm2Split = norms[k], split2[k]
 		est := math.Sqrt(max(d.HNorm2Split, 0))
 		d.Certificate += fmt.Sprintf("; on %d held-out examples ||H u|| %.3g, split-half estimate %.3g", len(held), d.HNormHeldOut, est)
 		if bound > 0 && d.HNorm < bound {
@@ -576,7 +594,6 @@ func recheckFlatHeldOut(ctx context.Context, s *Survey, m models.Model, train da
 			}
 		}
 	}
-	s.HVPs += 2 * len(flat) // each on half the held-out sample
 	// The class is the evaluation set's certificate (the survey's mean
 	// Hessian); say when the held-out estimate breaks it.
 	if broken > 0 {

@@ -106,84 +106,47 @@ func recheck(run string, batch int, prefix string) error {
 	if err != nil {
 		return err
 	}
-	hessian := func(on []int) (*probe.Hessian, error) {
-		var b data.Batch
-		ds.Fill(&b, on)
-		return probe.NewHessian(m, &b, ref.W, probe.DefaultFDStep)
-	}
-	hEval, err := hessian(idx)
+	var b data.Batch
+	ds.Fill(&b, idx)
+	hEval, err := probe.NewHessian(m, &b, ref.W, probe.DefaultFDStep)
 	if err != nil {
 		return err
 	}
-	hHeld, err := hessian(held)
+	var flat [][]float64
+	for i, d := range dirs {
+		if strings.HasPrefix(d.Source, prefix) {
+			flat = append(flat, vecs[i])
+		}
+	}
+	heldNorms, split2, err := probe.HeldOutCurvature(context.Background(), m, ds, held, ref.W, probe.DefaultFDStep, flat)
 	if err != nil {
 		return err
-	}
-	// The split-half estimate, as the survey makes it: (H_A u) . (H_B u)
-	// over the two halves of the held-out sample.
-	var ia, ib []int
-	for k, j := range held {
-		if k%2 == 0 {
-			ia = append(ia, j)
-		} else {
-			ib = append(ib, j)
-		}
-	}
-	hA, err := hessian(ia)
-	if err != nil {
-		return err
-	}
-	hB, err := hessian(ib)
-	if err != nil {
-		return err
-	}
-	ha, hb := make([]float64, len(ref.W)), make([]float64, len(ref.W))
-	split := func(u []float64) (float64, error) {
-		if err := hA.Apply(ha, u); err != nil {
-			return 0, err
-		}
-		if err := hB.Apply(hb, u); err != nil {
-			return 0, err
-		}
-		var s float64
-		for j := range ha {
-			s += ha[j] * hb[j]
-		}
-		return math.Sqrt(max(s, 0)), nil
 	}
 	hv := make([]float64, len(ref.W))
-	hnorm := func(h *probe.Hessian, u []float64) (float64, error) {
-		if err := h.Apply(hv, u); err != nil {
-			return 0, err
-		}
-		var s float64
-		for _, x := range hv {
-			s += x * x
-		}
-		return math.Sqrt(s), nil
-	}
 	fmt.Printf("%d evaluation and %d held-out examples of %d; c at batch %d, with replacement\n", len(idx), len(held), ds.Len(), batch)
 	fmt.Printf("%-10s %11s %11s %8s %11s %11s %11s\n", "source", "c eval", "c held-out", "ratio", "|Hu| eval", "|Hu| held", "|Hu| split")
+	k := 0
 	for i, d := range dirs {
 		he, hh, hs := "", "", ""
 		if strings.HasPrefix(d.Source, prefix) {
-			a, err := hnorm(hEval, vecs[i])
-			if err != nil {
+			if err := hEval.Apply(hv, vecs[i]); err != nil {
 				return err
 			}
-			b, err := hnorm(hHeld, vecs[i])
-			if err != nil {
-				return err
-			}
-			c, err := split(vecs[i])
-			if err != nil {
-				return err
-			}
-			he, hh, hs = fmt.Sprintf("%.4g", a), fmt.Sprintf("%.4g", b), fmt.Sprintf("%.4g", c)
+			he = fmt.Sprintf("%.4g", math.Sqrt(dot(hv, hv)))
+			hh, hs = fmt.Sprintf("%.4g", heldNorms[k]), fmt.Sprintf("%.4g", math.Sqrt(max(split2[k], 0)))
+			k++
 		}
 		fmt.Printf("%-10s %11.4g %11.4g %8.2f %11s %11s %11s\n", d.Source, cEval[i], cHeld[i], cHeld[i]/cEval[i], he, hh, hs)
 	}
 	return nil
+}
+
+func dot(a, b []float64) float64 {
+	var s float64
+	for i := range a {
+		s += a[i] * b[i]
+	}
+	return s
 }
 
 func readJSON(path string, v any) error {
