@@ -288,11 +288,10 @@ func RunSurvey(ctx context.Context, m models.Model, train data.Dataset, w0 []flo
 	n := len(idx)
 	var eval data.Batch
 	train.Fill(&eval, idx)
-	noiseIdx := idx
+	noiseIdx, heldOut := idx, false
 	if held := HeldOutIndices(train.Len(), idx); held != nil && !o.NoiseOnEval {
-		noiseIdx = held
+		noiseIdx, heldOut = held, true
 	}
-	heldOut := &noiseIdx[0] != &idx[0]
 	h, err := NewHessian(m, &eval, w0, o.FDStep)
 	if err != nil {
 		return nil, fmt.Errorf("survey: %w", err)
@@ -428,8 +427,9 @@ func RunSurvey(ctx context.Context, m models.Model, train data.Dataset, w0 []flo
 	}
 	s.HVPs = counter.Calls
 
-	// c from per-example gradients: exact when the evaluation set is the
-	// whole training set, and with no minibatch sampling error otherwise.
+	// c from per-example gradients (no minibatch sampling error): on the
+	// held-out sample when there is one, else on the evaluation set, where
+	// it is exact when that is the whole training set.
 	progress("per-example noise", 0, n)
 	proj, err := ExampleProjections(ctx, ms, train, noiseIdx, w0, s.Vectors)
 	if err != nil {
