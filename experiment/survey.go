@@ -163,11 +163,12 @@ func PrintSurvey(w io.Writer, s *probe.Survey) {
 			hlo, hhi = min(hlo, d.HNormHeldOut), max(hhi, d.HNormHeldOut)
 			slo, shi = min(slo, sp), max(shi, sp)
 		}
-		fmt.Fprintf(w, "noise measured on %d held-out training examples, disjoint from the evaluation set", s.EvalExamples)
+		// One write: a progress bar may be drawing on w between writes.
+		line := fmt.Sprintf("noise measured on %d held-out training examples, disjoint from the evaluation set", s.EvalExamples)
 		if lo <= hi {
-			fmt.Fprintf(w, "; flat directions: c there %.3g-%.3g x the evaluation set's, ||H u|| there %.3g-%.3g (split-half estimate %.3g-%.3g)", lo, hi, hlo, hhi, slo, shi)
+			line += fmt.Sprintf("; flat directions: c there %.3g-%.3g x the evaluation set's, ||H u|| there %.3g-%.3g (split-half estimate %.3g-%.3g)", lo, hi, hlo, hhi, slo, shi)
 		}
-		fmt.Fprintln(w)
+		fmt.Fprintln(w, line)
 	}
 	classes := map[string]int{}
 	for _, d := range s.Directions {
