@@ -172,8 +172,12 @@ func TestDenseParallelErrors(t *testing.T) {
 		if !errors.Is(err, errFault) || !strings.HasPrefix(err.Error(), "dense: hessian-vector product 7: ") {
 			t.Errorf("%d workers: got %v, want the error of product 7", k, err)
 		}
-		if c := calls.Load(); c > 7+int64(k) {
-			t.Errorf("%d workers: %d products made after a failure at product 7", k, c)
+		// After the failure is recorded each worker finishes at most the
+		// product it is in; before that, a failing worker descheduled on a
+		// loaded machine lets the others run a few more (11 of 40 seen at
+		// 2 workers). Not stopping at all would make all 40.
+		if c := calls.Load(); k == 1 && c != 7 || c >= 20 {
+			t.Errorf("%d workers: %d of 40 products made, with a failure at product 7", k, c)
 		}
 	}
 	if _, _, err := DenseMatrixParallel(context.Background(), nil, nil); err == nil {
