@@ -59,6 +59,9 @@ type HessianSection struct {
 	// paper's direction sets).
 	TopAbs   int `yaml:"top_abs" json:"top_abs"`
 	Smallest int `yaml:"smallest" json:"smallest"`
+	// NoiseOnEval measures c on the evaluation set itself rather than on
+	// a held-out sample of its size (probe.SurveyOptions.NoiseOnEval).
+	NoiseOnEval bool `yaml:"noise_on_eval" json:"noise_on_eval"`
 }
 
 // EnsembleSection is the ensembles' part of a Config: one ensemble per
@@ -228,7 +231,7 @@ func (c Config) SurveyOptions(n int) probe.SurveyOptions {
 		DensityStarts: h.DensityStarts, DensitySteps: h.DensitySteps, TraceSamples: h.TraceSamples,
 		NoiseBatches: h.NoiseBatches, BatchSize: c.Ensemble.Batch, Sampling: data.Sampling(surveySampling(c.Schemes(n), c.SGD.Sampling)),
 		FDStep: h.FDStep, Seed: h.Seed,
-		Dense: h.Dense, Flat: h.Flat, FlatHVPs: h.FlatHVPs, Nulls: h.Nulls, TopAbs: h.TopAbs, Smallest: h.Smallest,
+		Dense: h.Dense, Flat: h.Flat, FlatHVPs: h.FlatHVPs, Nulls: h.Nulls, TopAbs: h.TopAbs, Smallest: h.Smallest, NoiseOnEval: h.NoiseOnEval,
 		Window: probe.Window{LR: slices.Max(c.Ensemble.LR), Steps: c.Ensemble.Steps, Threshold: h.FlatThreshold},
 	}
 }

@@ -90,6 +90,13 @@ func TestParseDefaults(t *testing.T) {
 	if o.BatchSize != 16 || o.Window.LR != 0.2 || o.Window.Steps != 300 || o.Top != 3 {
 		t.Errorf("survey options %+v: want batch 16 and the flat window of the largest lr 0.2 over 300 steps", o)
 	}
+	if o.NoiseOnEval {
+		t.Errorf("noise on the evaluation set by default")
+	}
+	held, err := Parse([]byte("model: {kind: linreg}\ndata: {kind: synthetic}\nhessian: {noise_on_eval: true}\n"))
+	if err != nil || !held.SurveyOptions(1000).NoiseOnEval {
+		t.Errorf("hessian: {noise_on_eval: true} does not reach the survey: %v", err)
+	}
 	if again := c.WithDefaults(); !reflect.DeepEqual(again, c) {
 		t.Errorf("WithDefaults changed a parsed config:\n%+v\n%+v", again, c)
 	}

@@ -45,6 +45,7 @@ func runHessian(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.Float64Var(&o.Window.LR, "lr", 0, "the ensemble's learning rate eta for the window-flat rule (default sgd.lr)")
 	fs.Int64Var(&o.Window.Steps, "steps", 1000, "the ensemble's steps T for the window-flat rule")
 	batch := fs.Int("batch", 0, "batch size whose noise c, s2 is measured (default sgd.batch; use the ensemble's)")
+	fs.BoolVar(&o.NoiseOnEval, "noise-on-eval", false, "measure c on the evaluation set itself, not on a held-out sample of its size (the directions are chosen on the evaluation set, which biases c along them)")
 	fs.IntVar(&o.Workers, "workers", 0, "model instances sharing the dense Hessian and per-example gradients (0: one per core, at most 4; results do not depend on it)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
