@@ -4,9 +4,9 @@ import (
 	"fmt"
 	"math"
 
-	"gonum.org/v1/gonum/blas"
-	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/gonum/mat"
+
+	"github.com/sgdyn/sgdyn/internal/gemm"
 )
 
 // SamplingFactor returns f with Cov(batch mean) = f * per-example
@@ -283,14 +283,15 @@ func (c *CurvatureNoise) apply(out, x []float64, ws *noiseWork) {
 		c.applySmall(out, x, ws)
 		return
 	}
-	bi := blas64.Implementation()
-	bi.Dgemm(blas.NoTrans, blas.NoTrans, k, r*k, k, 1, x, k, c.eh, r*k, 0, ws.y, r*k)
+	// internal/gemm's AVX2 kernels: several times gonum's native Dgemm
+	// on these shapes, and without its goroutines.
+	gemm.Gemm(false, false, k, r*k, k, 1, x, k, c.eh, r*k, 0, ws.y, r*k)
 	clear(out)
 	for i := range r {
 		if c.w[i] == 0 {
 			continue
 		}
-		bi.Dgemm(blas.NoTrans, blas.NoTrans, k, k, k, c.w[i], c.eh[i*k:], r*k, ws.y[i*k:], r*k, 1, out, k)
+		gemm.Gemm(false, false, k, k, k, c.w[i], c.eh[i*k:], r*k, ws.y[i*k:], r*k, 1, out, k)
 	}
 }
 
