@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -251,5 +252,37 @@ func TestEpochCurves(t *testing.T) {
 	}
 	if ga.Used[la] != 9 {
 		t.Errorf("averages keep the fewest live replicas of the window: %d", ga.Used[la])
+	}
+}
+
+// TestVarianceGrowthWorkers: the directions are spread over GOMAXPROCS
+// workers; the result must not depend on how many.
+func TestVarianceGrowthWorkers(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	e, _, _, _ := simulateReshuffled(rng, 32, 400, 4, 60, 1, 0.3)
+	// Five directions, so that three workers get unequal shares.
+	for r := range e.Proj {
+		for i := range e.Proj[r] {
+			p := e.Proj[r][i]
+			e.Proj[r][i] = []float64{p[0], 2 * p[0], -p[0] + 1, 0.5 * p[0], 3}
+		}
+	}
+	var got []*Growth
+	for _, procs := range []int{1, 3} {
+		old := runtime.GOMAXPROCS(procs)
+		g, err := VarianceGrowth(e, GrowthOptions{Resamples: 50, Seed: 7})
+		runtime.GOMAXPROCS(old)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, g)
+	}
+	// Printed, so that NaNs (the constant direction's kurtosis) compare
+	// equal.
+	if a, b := fmt.Sprintf("%+v", *got[0]), fmt.Sprintf("%+v", *got[1]); a != b {
+		t.Errorf("1 and 3 workers give different growth")
+	}
+	if v := got[0].Dirs[1].Var[10]; math.Abs(v-4*got[0].Dirs[0].Var[10]) > 1e-12*v {
+		t.Errorf("direction 1 (twice direction 0): variance %g, want 4 x %g", v, got[0].Dirs[0].Var[10])
 	}
 }
