@@ -221,75 +221,88 @@ func VarianceGrowth(e Ensemble, opts GrowthOptions) (*Growth, error) {
 	var wg sync.WaitGroup
 	for wk := range workers {
 		wg.Go(func() {
-			x := make([]float64, nr)
-			// dev[r] is the projection minus the full-sample mean, 0 for replicas
-			// not alive (with weight 0), laid out contiguously for the inner loop.
-			dev := make([]float64, nr)
-			live := make([]float64, nr)
-			col := make([]float64, opts.Resamples)
-			colM := make([]float64, opts.Resamples)
+			sc := newGrowthScratch(nr, opts.Resamples)
 			for k := wk; k < nk; k += workers {
-				d := DirectionGrowth{
-					Var: make([]float64, nt), VarLo: make([]float64, nt), VarHi: make([]float64, nt),
-					Mean: make([]float64, nt), MeanLo: make([]float64, nt), MeanHi: make([]float64, nt),
-					Kurtosis: make([]float64, nt), HeavyTail: make([]bool, nt),
-					RelSE: make([]float64, nt), RelSEKurt: make([]float64, nt),
-					Boot: make([][]float64, opts.Resamples),
-				}
-				for b := range d.Boot {
-					d.Boot[b] = make([]float64, nt)
-				}
-				for i := range nt {
-					n := 0
-					for r := range nr {
-						if alive[r][i] {
-							x[n] = e.Proj[r][i][k]
-							n++
-						}
-					}
-					m, v, kurt := moments(x[:n])
-					d.Mean[i], d.Var[i], d.Kurtosis[i] = m, v, kurt
-					d.HeavyTail[i] = n >= opts.MinTailReplicas && kurt > opts.KurtosisMax
-					d.RelSE[i] = math.Sqrt(2 / float64(n-1))
-					d.RelSEKurt[i] = math.Sqrt(2/float64(n-1) + math.Max(kurt, 0)/float64(n))
-					if n < 2 {
-						d.RelSE[i], d.RelSEKurt[i] = math.NaN(), math.NaN()
-					}
-					// Shift by the full-sample mean so the one-pass sums below do
-					// not cancel catastrophically.
-					for r := range nr {
-						dev[r], live[r] = 0, 0
-						if alive[r][i] {
-							dev[r], live[r] = e.Proj[r][i][k]-m, 1
-						}
-					}
-					for b, c := range counts {
-						var w, s1, s2 float64
-						for r, dx := range dev {
-							cw := c[r] * live[r]
-							w += cw
-							s1 += cw * dx
-							s2 += cw * dx * dx
-						}
-						vb, mb := math.NaN(), math.NaN()
-						if w >= 2 {
-							vb = math.Max((s2-s1*s1/w)/(w-1), 0)
-						}
-						if w >= 1 {
-							mb = m + s1/w
-						}
-						d.Boot[b][i] = vb
-						col[b], colM[b] = vb, mb
-					}
-					d.VarLo[i], d.VarHi[i] = percentileCI(col, opts.Level, math.NaN())
-					d.MeanLo[i], d.MeanHi[i] = percentileCI(colM, opts.Level, math.NaN())
-				}
-				g.Dirs[k] = d
+				g.Dirs[k] = directionGrowth(e, k, alive, counts, opts, sc)
 			}
 		})
 	}
 	wg.Wait()
 	return g, nil
+}
+
+// growthScratch is one worker's buffers for directionGrowth. dev[r] is the
+// projection minus the full-sample mean, 0 for replicas not alive (with
+// weight live[r] = 0), laid out contiguously for the inner loop.
+type growthScratch struct {
+	x, dev, live, col, colM []float64
+}
+
+func newGrowthScratch(replicas, resamples int) *growthScratch {
+	return &growthScratch{x: make([]float64, replicas), dev: make([]float64, replicas), live: make([]float64, replicas),
+		col: make([]float64, resamples), colM: make([]float64, resamples)}
+}
+
+// directionGrowth is VarianceGrowth for direction k, with the resample
+// counts shared by every direction.
+func directionGrowth(e Ensemble, k int, alive [][]bool, counts [][]float64, opts GrowthOptions, sc *growthScratch) DirectionGrowth {
+	nr, nt := len(e.Proj), len(e.Steps)
+	d := DirectionGrowth{
+		Var: make([]float64, nt), VarLo: make([]float64, nt), VarHi: make([]float64, nt),
+		Mean: make([]float64, nt), MeanLo: make([]float64, nt), MeanHi: make([]float64, nt),
+		Kurtosis: make([]float64, nt), HeavyTail: make([]bool, nt),
+		RelSE: make([]float64, nt), RelSEKurt: make([]float64, nt),
+		Boot: make([][]float64, opts.Resamples),
+	}
+	for b := range d.Boot {
+		d.Boot[b] = make([]float64, nt)
+	}
+	for i := range nt {
+		n := 0
+		for r := range nr {
+			if alive[r][i] {
+				sc.x[n] = e.Proj[r][i][k]
+				n++
+			}
+		}
+		m, v, kurt := moments(sc.x[:n])
+		d.Mean[i], d.Var[i], d.Kurtosis[i] = m, v, kurt
+		d.HeavyTail[i] = n >= opts.MinTailReplicas && kurt > opts.KurtosisMax
+		d.RelSE[i] = math.Sqrt(2 / float64(n-1))
+		d.RelSEKurt[i] = math.Sqrt(2/float64(n-1) + math.Max(kurt, 0)/float64(n))
+		if n < 2 {
+			d.RelSE[i], d.RelSEKurt[i] = math.NaN(), math.NaN()
+		}
+		// Shift by the full-sample mean so the one-pass sums below do
+		// not cancel catastrophically.
+		for r := range nr {
+			sc.dev[r], sc.live[r] = 0, 0
+			if alive[r][i] {
+				sc.dev[r], sc.live[r] = e.Proj[r][i][k]-m, 1
+			}
+		}
+		for b, c := range counts {
+			var w, s1, s2 float64
+			for r, dx := range sc.dev {
+				cw := c[r] * sc.live[r]
+				w += cw
+				s1 += cw * dx
+				s2 += cw * dx * dx
+			}
+			vb, mb := math.NaN(), math.NaN()
+			if w >= 2 {
+				vb = math.Max((s2-s1*s1/w)/(w-1), 0)
+			}
+			if w >= 1 {
+				mb = m + s1/w
+			}
+			d.Boot[b][i] = vb
+			sc.col[b], sc.colM[b] = vb, mb
+		}
+		d.VarLo[i], d.VarHi[i] = percentileCI(sc.col, opts.Level, math.NaN())
+		d.MeanLo[i], d.MeanHi[i] = percentileCI(sc.colM, opts.Level, math.NaN())
+	}
+	return d
 }
 
 // moments returns the mean, the sample variance (n-1) and the sample
