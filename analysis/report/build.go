@@ -94,14 +94,17 @@ type Survey struct {
 // threshold. The survey's own class refers to the survey's window, which
 // need not be this ensemble's.
 func (s *Survey) windowFlat(d probe.Direction, eta float64, steps int64) bool {
-	return !d.Null && d.Class != probe.ClassNull && windowCurvature(d)*eta*float64(steps) < s.flatThreshold()
+	return !d.Null && d.Class != probe.ClassNull && windowCurvature(d) < s.window(eta, steps).FlatBound()
 }
 
-func (s *Survey) flatThreshold() float64 {
-	if s.Window.Threshold > 0 {
-		return s.Window.Threshold
+// window is the survey's window-flat rule (its threshold) for an ensemble
+// of T steps at learning rate eta.
+func (s *Survey) window(eta float64, steps int64) probe.Window {
+	w := probe.Window{LR: eta, Steps: steps, Threshold: s.Window.Threshold}
+	if w.Threshold <= 0 {
+		w.Threshold = probe.DefaultFlatThreshold
 	}
-	return probe.DefaultFlatThreshold
+	return w
 }
 
 // windowCurvature is the curvature bound that certifies d: ||H u|| on the
@@ -478,8 +481,9 @@ func windowFlatNote(r *Report, e *Ensemble) {
 	if here == survey && (sameWindow || here == 0 || r.Survey.Window.LR == 0) {
 		return
 	}
-	r.Notes = append(r.Notes, fmt.Sprintf("ensemble %s: window eta %g x T %d makes %d probed directions window-flat (||H u|| < %.3g = %g/(eta T); %d of them from the flat search), against %d for the survey's window eta %g x T %d",
-		e.Name, m.LR, m.Steps, here, r.Survey.flatThreshold()/(m.LR*float64(m.Steps)), r.Survey.flatThreshold(), certifiedFlat, survey, r.Survey.Window.LR, r.Survey.Window.Steps))
+	w := r.Survey.window(m.LR, m.Steps)
+	r.Notes = append(r.Notes, fmt.Sprintf("ensemble %s: window eta %g x T %d makes %d probed directions window-flat (||H u|| < %.3g = %g/(eta T); %d of them flat-i), against %d for the survey's window eta %g x T %d",
+		e.Name, m.LR, m.Steps, here, w.FlatBound(), w.Threshold, certifiedFlat, survey, r.Survey.Window.LR, r.Survey.Window.Steps))
 }
 
 // directionParams matches the ensemble's directions to the survey's

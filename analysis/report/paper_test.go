@@ -330,7 +330,7 @@ func TestWindowFlatPerEnsemble(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	thr := r.Survey.flatThreshold()
+	thr := r.Survey.window(1, 1).Threshold
 	if r.Survey.Window.LR != 0.05 || r.Survey.Window.Steps != 40 || thr != probe.DefaultFlatThreshold {
 		t.Fatalf("survey window %+v, threshold %g", r.Survey.Window, thr)
 	}
