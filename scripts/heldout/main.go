@@ -24,6 +24,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"gonum.org/v1/gonum/floats"
+
 	"github.com/sgdyn/sgdyn/data"
 	"github.com/sgdyn/sgdyn/internal/npy"
 	"github.com/sgdyn/sgdyn/models"
@@ -132,21 +134,13 @@ func recheck(run string, batch int, prefix string) error {
 			if err := hEval.Apply(hv, vecs[i]); err != nil {
 				return err
 			}
-			he = fmt.Sprintf("%.4g", math.Sqrt(dot(hv, hv)))
+			he = fmt.Sprintf("%.4g", floats.Norm(hv, 2))
 			hh, hs = fmt.Sprintf("%.4g", heldNorms[k]), fmt.Sprintf("%.4g", math.Sqrt(max(split2[k], 0)))
 			k++
 		}
 		fmt.Printf("%-10s %11.4g %11.4g %8.2f %11s %11s %11s\n", d.Source, cEval[i], cHeld[i], cHeld[i]/cEval[i], he, hh, hs)
 	}
 	return nil
-}
-
-func dot(a, b []float64) float64 {
-	var s float64
-	for i := range a {
-		s += a[i] * b[i]
-	}
-	return s
 }
 
 func readJSON(path string, v any) error {
