@@ -63,7 +63,7 @@ type SurveyOptions struct {
 	// set has room for one: the directions are chosen on the evaluation
 	// set, and a direction that is flat on those examples tends to be
 	// quiet on them too, so their own noise understates the training
-	// set's along it (measured 6-19x on the CIFAR-10 CNN's flat
+	// set's along it (9-15x on the CIFAR-10 CNN's flat
 	// directions, EXPERIMENTS.md section 11).
 	NoiseOnEval bool
 
