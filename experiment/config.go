@@ -46,6 +46,9 @@ type HessianSection struct {
 	Seed          uint64  `yaml:"seed" json:"seed"`
 	// Dense: the whole Hessian and all its eigenpairs (small models).
 	Dense bool `yaml:"dense" json:"dense"`
+	// DenseByProducts (dense) builds the Hessian from P products even for
+	// a model with its own sweep, the same differences: a cross-check.
+	DenseByProducts bool `yaml:"dense_by_products,omitempty" json:"dense_by_products,omitempty"`
 	// Flat certified flat, non-null directions (default 8 with dense or
 	// flat_hvps), found within flat_hvps products when not dense.
 	Flat     int `yaml:"flat" json:"flat"`
@@ -210,7 +213,7 @@ func (c Config) Ensembles(n int) []train.EnsembleConfig {
 				out = append(out, train.EnsembleConfig{
 					Name: SchemeName(fmt.Sprintf("lr%g-b%d", eta, b), s, len(schemes)), Replicas: c.Ensemble.Replicas, Steps: c.Ensemble.Steps,
 					LR: eta, Batch: b, Sampling: s, LogEvery: c.Ensemble.LogEvery,
-					CheckpointEvery: max(1, c.Ensemble.Steps/10), Seed: c.Seed,
+					CheckpointEvery: max(1, c.Ensemble.Steps/10), CheckpointAfter: train.DefaultCheckpointAfter, Seed: c.Seed,
 					Paired: Paired(s, len(schemes)),
 				})
 			}
@@ -231,7 +234,7 @@ func (c Config) SurveyOptions(n int) probe.SurveyOptions {
 		DensityStarts: h.DensityStarts, DensitySteps: h.DensitySteps, TraceSamples: h.TraceSamples,
 		NoiseBatches: h.NoiseBatches, BatchSize: c.Ensemble.Batch, Sampling: data.Sampling(surveySampling(c.Schemes(n), c.SGD.Sampling)),
 		FDStep: h.FDStep, Seed: h.Seed,
-		Dense: h.Dense, Flat: h.Flat, FlatHVPs: h.FlatHVPs, Nulls: h.Nulls, TopAbs: h.TopAbs, Smallest: h.Smallest, NoiseOnEval: h.NoiseOnEval,
+		Dense: h.Dense, DenseByProducts: h.DenseByProducts, Flat: h.Flat, FlatHVPs: h.FlatHVPs, Nulls: h.Nulls, TopAbs: h.TopAbs, Smallest: h.Smallest, NoiseOnEval: h.NoiseOnEval,
 		Window: probe.Window{LR: slices.Max(c.Ensemble.LR), Steps: c.Ensemble.Steps, Threshold: h.FlatThreshold},
 	}
 }

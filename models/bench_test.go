@@ -1,7 +1,9 @@
 package models
 
 import (
+	"context"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 
 	"github.com/sgdyn/sgdyn/data"
@@ -118,4 +120,35 @@ func benchmarkGrad(b *testing.B, cfg Config, s Shape, batch *data.Batch) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkNanoGPT960DenseHessian256 builds the dense Hessian of
+// NanoGPT-960 over 256 windows with the sweep and by the 2P full
+// gradients that P central-difference products take (random tokens, so
+// every window holds most tokens: on text the sweep skips more).
+func BenchmarkNanoGPT960DenseHessian256(b *testing.B) {
+	cfg := nanoGPT960
+	cfg.DType, cfg.Impl = "float64", "fused"
+	m, err := New(cfg, nanoShape, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	batch := benchBatch(256, 0, 25, 16)
+	b.Run("sweep", func(b *testing.B) {
+		for b.Loop() {
+			if _, _, err := m.(DenseHessianer).DenseHessian(context.Background(), batch, 1e-4, runtime.GOMAXPROCS(0), nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("products", func(b *testing.B) {
+		g := make([]float64, m.NumParams())
+		for b.Loop() {
+			for range 2 * m.NumParams() {
+				if _, err := m.Grad(batch, g); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	})
 }

@@ -93,10 +93,16 @@ type blockActs[T float] struct {
 }
 
 type transformerWorker[T float] struct {
-	f                *fusedTransformer[T]
-	max              int
+	f   *fusedTransformer[T]
+	max int
+	// xs holds the residual stream at every point where it changes: xs[2l]
+	// enters block l, xs[2l+1] follows its attention and xs[2L] enters the
+	// final LayerNorm. Kept apart rather than updated in place, so that a
+	// pass can restart at any stage from what an earlier pass left (see
+	// forward).
+	xs               [][]T
 	acts             []blockActs[T]
-	x, tmp           []T
+	tmp              []T
 	lnfx, lnfr, lnfy []T
 	logits           []T
 	dx, dqkv         []T // dqkv is the gradient of qkv
@@ -108,7 +114,9 @@ type transformerWorker[T float] struct {
 // patternSize is 0: GELU, softmax and LayerNorm are smooth.
 func (f *fusedTransformer[T]) patternSize() int { return 0 }
 
-func (f *fusedTransformer[T]) newWorker(rows int) fusedWorker[T] {
+func (f *fusedTransformer[T]) newWorker(rows int) fusedWorker[T] { return f.newTransformerWorker(rows) }
+
+func (f *fusedTransformer[T]) newTransformerWorker(rows int) *transformerWorker[T] {
 	m, d, mh := rows*f.t, f.d, rows*f.t*f.hidden
 	w := &transformerWorker[T]{f: f, max: rows}
 	md := func() []T { return make([]T, m*d) }
@@ -121,7 +129,10 @@ func (f *fusedTransformer[T]) newWorker(rows int) fusedWorker[T] {
 			h1: make([]T, mh), g: make([]T, mh), th: make([]T, mh),
 		})
 	}
-	w.x, w.tmp = md(), md()
+	for range 2*f.layers + 1 {
+		w.xs = append(w.xs, md())
+	}
+	w.tmp = md()
 	w.lnfx, w.lnfr, w.lnfy = md(), make([]T, m), md()
 	w.logits = make([]T, m*f.vocab)
 	w.dx, w.dqkv, w.datt = md(), make([]T, 3*m*d), md()
@@ -136,82 +147,169 @@ func (f *fusedTransformer[T]) newWorker(rows int) fusedWorker[T] {
 
 func (w *transformerWorker[T]) rows() int { return w.max }
 
+// The pass is a sequence of stages, each owning a contiguous range of the
+// flat parameters (the layout follows the forward order): stage 0 the
+// embeddings; block l's stages 1+6l+op for op in LayerNorm 1, q|k|v (with
+// the attention), projection, LayerNorm 2, MLP in (with the GELU), MLP
+// out; then the final LayerNorm and the head. The dense Hessian restarts
+// the forward pass at a stage and stops the backward pass after it
+// (transformer_hessian.go).
+const (
+	opLN1 = iota
+	opQKV
+	opProj
+	opLN2
+	opFC
+	opMProj
+	opsPerBlock
+)
+
+func (f *fusedTransformer[T]) lnfStage() int  { return 1 + f.layers*opsPerBlock }
+func (f *fusedTransformer[T]) headStage() int { return 2 + f.layers*opsPerBlock }
+
 func (w *transformerWorker[T]) run(p []T, b *data.Batch, lo, hi int, scale T, grad []T, _ patternUse) (float64, int, int) {
+	loss, correct, count := w.forward(p, b, lo, hi, 0, scale, grad != nil)
+	if grad != nil {
+		w.backward(p, b, lo, hi, grad, 0)
+	}
+	return loss, correct, count
+}
+
+// forward runs examples [lo, hi) of b from stage from on: the activations
+// of the earlier stages are those the last forward over the same examples
+// left. With grad, it keeps what backward needs and leaves scale times the
+// gradient of the summed loss with respect to the logits in w.logits.
+func (w *transformerWorker[T]) forward(p []T, b *data.Batch, lo, hi, from int, scale T, grad bool) (float64, int, int) {
 	f := w.f
 	d, t, n, hid := f.d, f.t, hi-lo, f.hidden
 	m := n * t
-	tokens := b.Tokens[lo*t : hi*t]
-	x := w.x[:m*d]
-	for r, id := range tokens {
-		xr := x[r*d:][:d]
-		te := p[f.tok+id*d:][:d]
-		pe := p[f.pos+(r%t)*d:][:d]
-		for j := range xr {
-			xr[j] = te[j] + pe[j]
+	if from == 0 {
+		x := w.xs[0][:m*d]
+		for r, id := range b.Tokens[lo*t : hi*t] {
+			xr := x[r*d:][:d]
+			te := p[f.tok+id*d:][:d]
+			pe := p[f.pos+(r%t)*d:][:d]
+			for j := range xr {
+				xr[j] = te[j] + pe[j]
+			}
 		}
 	}
-	tmp := w.tmp[:m*d]
 	for l := range f.blocks {
-		o, a := &f.blocks[l], &w.acts[l]
-		kern.LayerNormForward(x, m, d, p[o.ln1G:], p[o.ln1B:], a.ln1x, a.ln1r, a.ln1y)
-		// q, k and v in one product of three times the width: a third of
-		// the kernel calls, which on the tiny transformer's width of 8 cost
-		// more than their arithmetic.
-		w.packQKV(p, o)
-		kern.DenseForward(a.ln1y, m, d, w.wqkv, w.bqkv, 3*d, a.qkv)
-		kern.CausalAttention(a.qkv, n, t, d, f.heads, a.p, a.att)
-		kern.DenseForward(a.att, m, d, p[o.proj:], biasOf(p, o.projB, d), d, tmp)
-		kern.Add(x, tmp)
-		kern.LayerNormForward(x, m, d, p[o.ln2G:], p[o.ln2B:], a.ln2x, a.ln2r, a.ln2y)
-		kern.DenseForward(a.ln2y, m, d, p[o.fc:], biasOf(p, o.fcB, hid), hid, a.h1)
-		switch {
-		case f.erf && grad != nil:
-			kern.GELUErfForwardDeriv(a.h1[:m*hid], a.g, a.th)
-		case f.erf:
-			kern.GELUErfForward(a.h1[:m*hid], a.g)
-		case grad != nil:
-			kern.GELUForwardDeriv(a.h1[:m*hid], a.g, a.th)
-		default:
-			kern.GELUForward(a.h1[:m*hid], a.g, a.th)
+		base := 1 + l*opsPerBlock
+		if from >= base+opsPerBlock {
+			continue
 		}
-		kern.DenseForward(a.g, m, hid, p[o.mproj:], biasOf(p, o.mprojB, d), d, tmp)
-		kern.Add(x, tmp)
+		o, a := &f.blocks[l], &w.acts[l]
+		x0, x1, x2 := w.xs[2*l][:m*d], w.xs[2*l+1][:m*d], w.xs[2*l+2][:m*d]
+		if from <= base+opLN1 {
+			kern.LayerNormForward(x0, m, d, p[o.ln1G:], p[o.ln1B:], a.ln1x, a.ln1r, a.ln1y)
+		}
+		if from <= base+opQKV {
+			// q, k and v in one product of three times the width: a third of
+			// the kernel calls, which on the tiny transformer's width of 8 cost
+			// more than their arithmetic.
+			w.packQKV(p, o)
+			kern.DenseForward(a.ln1y, m, d, w.wqkv, w.bqkv, 3*d, a.qkv)
+			kern.CausalAttention(a.qkv, n, t, d, f.heads, a.p, a.att)
+		}
+		if from <= base+opProj {
+			kern.DenseForward(a.att, m, d, p[o.proj:], biasOf(p, o.projB, d), d, x1)
+			kern.Add(x1, x0)
+		}
+		if from <= base+opLN2 {
+			kern.LayerNormForward(x1, m, d, p[o.ln2G:], p[o.ln2B:], a.ln2x, a.ln2r, a.ln2y)
+		}
+		if from <= base+opFC {
+			kern.DenseForward(a.ln2y, m, d, p[o.fc:], biasOf(p, o.fcB, hid), hid, a.h1)
+			switch {
+			case f.erf && grad:
+				kern.GELUErfForwardDeriv(a.h1[:m*hid], a.g, a.th)
+			case f.erf:
+				kern.GELUErfForward(a.h1[:m*hid], a.g)
+			case grad:
+				kern.GELUForwardDeriv(a.h1[:m*hid], a.g, a.th)
+			default:
+				kern.GELUForward(a.h1[:m*hid], a.g, a.th)
+			}
+		}
+		kern.DenseForward(a.g, m, hid, p[o.mproj:], biasOf(p, o.mprojB, d), d, x2)
+		kern.Add(x2, x1)
 	}
-	kern.LayerNormForward(x, m, d, p[f.lnfG:], p[f.lnfB:], w.lnfx, w.lnfr, w.lnfy)
+	if from <= f.lnfStage() {
+		kern.LayerNormForward(w.xs[2*f.layers][:m*d], m, d, p[f.lnfG:], p[f.lnfB:], w.lnfx, w.lnfr, w.lnfy)
+	}
 	logits := w.logits[:m*f.vocab]
 	kern.DenseForward(w.lnfy, m, d, p[f.headW:], biasOf(p, f.headB, f.vocab), f.vocab, logits)
 	var correct int
-	loss := kern.SoftmaxCrossEntropy(logits, m, f.vocab, b.Labels[lo*t:hi*t], scale/T(t), grad != nil, &correct)
-	if grad == nil {
-		return loss / float64(t), correct, m
-	}
+	loss := kern.SoftmaxCrossEntropy(logits, m, f.vocab, b.Labels[lo*t:hi*t], scale/T(t), grad, &correct)
+	return loss / float64(t), correct, m
+}
 
+// backward adds to grad the gradient the last forward (with grad) over
+// examples [lo, hi) of b set up, for the parameters of stage to and the
+// later ones: it stops after stage to.
+func (w *transformerWorker[T]) backward(p []T, b *data.Batch, lo, hi int, grad []T, to int) {
+	f := w.f
+	d, t, hid := f.d, f.t, f.hidden
+	m := (hi - lo) * t
+	logits := w.logits[:m*f.vocab]
+	tmp := w.tmp[:m*d]
+	if to == f.headStage() {
+		tmp = nil // the head's input gradient is not needed
+	}
 	kern.DenseBackward(w.lnfy, m, d, p[f.headW:], f.vocab, logits, grad[f.headW:], biasOf(grad, f.headB, f.vocab), tmp)
+	if tmp == nil {
+		return
+	}
 	dx := w.dx[:m*d]
 	clear(dx)
 	kern.LayerNormBackward(tmp, m, d, p[f.lnfG:], w.lnfx, w.lnfr, grad[f.lnfG:], grad[f.lnfB:], dx)
+	if to == f.lnfStage() {
+		return
+	}
 	for l := len(f.blocks) - 1; l >= 0; l-- {
+		base := 1 + l*opsPerBlock
 		o, a := &f.blocks[l], &w.acts[l]
 		dg := w.dg[:m*hid]
+		if to == base+opMProj {
+			dg = nil
+		}
 		kern.DenseBackward(a.g, m, hid, p[o.mproj:], d, dx, grad[o.mproj:], biasOf(grad, o.mprojB, d), dg)
+		if dg == nil {
+			return
+		}
 		kern.Mul(dg, a.th[:m*hid]) // a.th holds the GELU derivative
 		kern.DenseBackward(a.ln2y, m, d, p[o.fc:], hid, dg, grad[o.fc:], biasOf(grad, o.fcB, hid), tmp)
+		if to == base+opFC {
+			return
+		}
 		kern.LayerNormBackward(tmp, m, d, p[o.ln2G:], a.ln2x, a.ln2r, grad[o.ln2G:], grad[o.ln2B:], dx)
+		if to == base+opLN2 {
+			return
+		}
 		kern.DenseBackward(a.att, m, d, p[o.proj:], d, dx, grad[o.proj:], biasOf(grad, o.projB, d), w.datt)
-		kern.CausalAttentionBackward(a.qkv, a.p, n, t, d, f.heads, w.datt, w.dp, w.dqkv)
+		if to == base+opProj {
+			return
+		}
+		kern.CausalAttentionBackward(a.qkv, a.p, hi-lo, t, d, f.heads, w.datt, w.dp, w.dqkv)
 		w.packQKV(p, o)
 		clear(w.gwqkv)
 		clear(w.gbqkv)
 		kern.DenseBackward(a.ln1y, m, d, w.wqkv, 3*d, w.dqkv, w.gwqkv, w.gbqkv, tmp)
 		w.unpackQKVGrad(grad, o)
+		if to == base+opQKV {
+			return
+		}
 		kern.LayerNormBackward(tmp, m, d, p[o.ln1G:], a.ln1x, a.ln1r, grad[o.ln1G:], grad[o.ln1B:], dx)
+		if to == base+opLN1 {
+			return
+		}
 	}
-	for r, id := range tokens {
+	for r, id := range b.Tokens[lo*t : hi*t] {
 		dxr := dx[r*d : (r+1)*d]
 		kern.Add(grad[f.tok+id*d:f.tok+(id+1)*d], dxr)
 		kern.Add(grad[f.pos+(r%t)*d:f.pos+(r%t+1)*d], dxr)
 	}
-	return loss / float64(t), correct, m
 }
 
 // packQKV copies block o's q, k and v weights side by side into w.wqkv,

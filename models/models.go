@@ -323,7 +323,8 @@ func newFused[T float](a arch, chunk int, seed uint64) Model {
 	case *cnn:
 		net = newFusedCNN[T](a)
 	case *transformer:
-		net = newFusedTransformer[T](a)
+		tr := newFusedTransformer[T](a)
+		return &stagedTransformer[T]{fusedModel: newFusedModel[T](tr, a.params(), chunk, seed), net: tr}
 	case *mlp:
 		net = newFusedMLP[T](a)
 	case *linReg:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"math/rand/v2"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -76,7 +77,7 @@ func TestDenseParallelBitIdentical(t *testing.T) {
 			counted[i] = counters[i]
 		}
 		var last atomic.Int64
-		spec, err := NewDenseSpectrum(context.Background(), counted, ms, ds, idx, w, b, data.WithoutReplacement, win, 0,
+		spec, err := NewDenseSpectrum(context.Background(), FromProducts(counted), ms, ds, idx, w, b, data.WithoutReplacement, win, 0,
 			func(stage string, done, total int) {
 				if stage == "dense hessian" {
 					last.Store(int64(done))
@@ -342,5 +343,58 @@ func TestSurveyWorkers(t *testing.T) {
 	o.NewModel = func() (models.Model, error) { return nil, errFault }
 	if _, err := RunSurvey(context.Background(), mlpInstances(t, 1, w)[0], ds, w, o, nil); !errors.Is(err, errFault) {
 		t.Errorf("failing NewModel: got %v", err)
+	}
+}
+
+// TestSurveyDenseSweep runs the dense survey of a small transformer, which
+// builds its Hessian with its own sweep, and again by products: the same
+// central differences, so the spectra agree to their truncation error and
+// the classes are the same.
+func TestSurveyDenseSweep(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	tokens := make([]int, 300)
+	for i := range tokens {
+		tokens[i] = r.IntN(6)
+	}
+	ds, err := data.NewTextWindows(tokens, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := models.Config{Kind: "transformer", Impl: "fused", DType: "float64",
+		Transformer: models.TransformerConfig{Layers: 1, Width: 8, Heads: 1, Context: 8, MLPRatio: 1, GELU: "erf"}}
+	m, err := models.New(cfg, models.Shape{Vocab: 6}, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := m.(models.DenseHessianer); !ok {
+		t.Fatal("the fused float64 transformer has no dense Hessian sweep")
+	}
+	w := make([]float64, m.NumParams())
+	m.Params(w)
+	o := SurveyOptions{Dense: true, EvalExamples: 64, TopAbs: 4, Smallest: 2, Bulk: -1, BatchSize: 8, NoiseBatches: 4,
+		Window: Window{LR: 0.1, Steps: 100}, Seed: 3, Workers: 2}
+	sweep, err := RunSurvey(context.Background(), m, ds, w, o, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.DenseByProducts = true
+	products, err := RunSurvey(context.Background(), m, ds, w, o, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sweep.Dense.Method != "sweep" || products.Dense.Method != "products" {
+		t.Fatalf("methods %q and %q, want sweep and products", sweep.Dense.Method, products.Dense.Method)
+	}
+	a, b := sweep.Dense.Values, products.Dense.Values
+	scale := math.Max(math.Abs(b[0]), math.Abs(b[len(b)-1]))
+	for i := range a {
+		if math.Abs(a[i]-b[i]) > 1e-8*scale {
+			t.Errorf("eigenvalue %d: sweep %.12g, products %.12g", i, a[i], b[i])
+		}
+	}
+	for i, c := range sweep.Dense.Classes {
+		if c != products.Dense.Classes[i] {
+			t.Errorf("eigenvector %d: class %s by the sweep, %s by products", i, c, products.Dense.Classes[i])
+		}
 	}
 }

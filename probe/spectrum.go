@@ -51,8 +51,12 @@ func (w Window) FlatBound() float64 { return w.Threshold / (w.LR * float64(w.Ste
 // DenseSpectrum is the full eigendecomposition of the mean Hessian of a
 // small model with the gradient noise along every eigenvector.
 type DenseSpectrum struct {
-	Params    int     `json:"params"`
-	Asymmetry float64 `json:"asymmetry"` // max |H_ij - H_ji| before symmetrising
+	Params int `json:"params"`
+	// Method says how the Hessian was built: "products" (P
+	// central-difference products) or "sweep" (the model's own sweep,
+	// models.DenseHessianer: the same differences, a fraction of the work).
+	Method    string  `json:"method"`
+	Asymmetry float64 `json:"asymmetry"` // max |H_ij - H_ji| before symmetrising (over the pairs measured both ways)
 	// RelAsymmetry is Asymmetry over max |lambda|.
 	RelAsymmetry float64 `json:"rel_asymmetry"`
 	Window       Window  `json:"window"`
@@ -94,16 +98,44 @@ func ClassCode(class string) float64 {
 	return -1
 }
 
-// NewDenseSpectrum builds the dense Hessian (P products), its eigenpairs,
+// DenseHessian builds a dense Hessian, calling done with the number of
+// columns' worth of work finished; method names how ("products",
+// "sweep").
+type DenseHessian struct {
+	Method string
+	Build  func(ctx context.Context, done func(cols int)) (h *mat.SymDense, maxAsym float64, err error)
+}
+
+// FromProducts builds the Hessian from P products split over ops, one
+// goroutine each (DenseMatrixParallel).
+func FromProducts(ops []Operator) DenseHessian {
+	return DenseHessian{Method: "products", Build: func(ctx context.Context, done func(int)) (*mat.SymDense, float64, error) {
+		return DenseMatrixParallel(ctx, ops, done)
+	}}
+}
+
+// FromSweep builds the Hessian of m's mean loss over b at w0 with m's own
+// sweep (step as the products' FDStep), split over workers goroutines. It
+// leaves m's parameters at w0.
+func FromSweep(m models.DenseHessianer, b *data.Batch, w0 []float64, step float64, workers int) DenseHessian {
+	if step <= 0 {
+		step = DefaultFDStep
+	}
+	return DenseHessian{Method: "sweep", Build: func(ctx context.Context, done func(int)) (*mat.SymDense, float64, error) {
+		m.SetParams(w0)
+		return m.DenseHessian(ctx, b, step, workers, done)
+	}}
+}
+
+// NewDenseSpectrum builds the dense Hessian with hess, its eigenpairs,
 // and the noise c along every eigenvector from the per-example gradients
 // at w0 of the examples idx of ds (a training set of ds.Len() examples),
 // then classifies every eigenvector for the window w.
 //
-// The work is split over goroutines, one per model instance: ops[k] is the
-// Hessian of the instance ms[k] (see DenseMatrixParallel and
-// PerExampleGradients), and a single op and model run sequentially. The
-// result does not depend on how many there are.
-func NewDenseSpectrum(ctx context.Context, ops []Operator, ms []models.Model, ds data.Dataset, idx []int, w0 []float64, batch int, sampling data.Sampling, w Window, nullTol float64, progress func(stage string, done, total int)) (*DenseSpectrum, error) {
+// The per-example gradients are split over goroutines, one per model
+// instance ms[k] (see PerExampleGradients); a single model runs
+// sequentially. The result does not depend on how many there are.
+func NewDenseSpectrum(ctx context.Context, hess DenseHessian, ms []models.Model, ds data.Dataset, idx []int, w0 []float64, batch int, sampling data.Sampling, w Window, nullTol float64, progress func(stage string, done, total int)) (*DenseSpectrum, error) {
 	if progress == nil {
 		progress = func(string, int, int) {}
 	}
@@ -113,16 +145,19 @@ func NewDenseSpectrum(ctx context.Context, ops []Operator, ms []models.Model, ds
 	if w.Threshold == 0 {
 		w.Threshold = DefaultFlatThreshold
 	}
-	if len(ops) == 0 || len(ops) != len(ms) {
-		return nil, fmt.Errorf("dense spectrum: %d operators for %d model instances", len(ops), len(ms))
+	if len(ms) == 0 {
+		return nil, fmt.Errorf("dense spectrum: no model instance")
 	}
-	p := ops[0].Dim()
-	ds0 := &DenseSpectrum{Params: p, Window: w, Batch: batch, Sampling: string(sampling), Population: ds.Len(), NoiseExamples: len(idx), Seconds: map[string]float64{}}
+	p := ms[0].NumParams()
+	ds0 := &DenseSpectrum{Params: p, Method: hess.Method, Window: w, Batch: batch, Sampling: string(sampling), Population: ds.Len(), NoiseExamples: len(idx), Seconds: map[string]float64{}}
 	clock := newStopwatch()
 
-	h, asym, err := DenseMatrixParallel(ctx, ops, func(cols int) { progress("dense hessian", cols, p) })
+	h, asym, err := hess.Build(ctx, func(cols int) { progress("dense hessian", cols, p) })
 	if err != nil {
 		return nil, fmt.Errorf("dense spectrum: %w", err)
+	}
+	if n := h.SymmetricDim(); n != p {
+		return nil, fmt.Errorf("dense spectrum: %d x %d Hessian for %d parameters", n, n, p)
 	}
 	ds0.H, ds0.Asymmetry = h, asym
 	ds0.Seconds["hessian"] = clock.lap()

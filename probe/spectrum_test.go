@@ -79,7 +79,7 @@ func TestDenseSpectrum(t *testing.T) {
 		t.Fatal(err)
 	}
 	win := Window{LR: 0.1, Steps: 200, Threshold: 0.2}
-	spec, err := NewDenseSpectrum(context.Background(), []Operator{h}, []models.Model{m}, ds, data.EvenlySpaced(n, n), w, b, data.WithoutReplacement, win, 0, nil)
+	spec, err := NewDenseSpectrum(context.Background(), FromProducts([]Operator{h}), []models.Model{m}, ds, data.EvenlySpaced(n, n), w, b, data.WithoutReplacement, win, 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,6 +27,11 @@ type SurveyOptions struct {
 	// eigenpairs instead of Lanczos, with c along every eigenvector; for
 	// models up to a few thousand parameters.
 	Dense bool
+	// DenseByProducts, with Dense, builds the Hessian from P products even
+	// when the model has its own sweep (models.DenseHessianer), which
+	// computes the same central differences: to check one against the
+	// other.
+	DenseByProducts bool
 	// Window is the ensemble window (eta, T) the window-flat rule refers
 	// to: |lambda| eta T < Window.Threshold.
 	Window Window
@@ -315,16 +320,26 @@ func RunSurvey(ctx context.Context, m models.Model, train data.Dataset, w0 []flo
 	}
 
 	if o.Dense {
-		// One Hessian per instance, all on the evaluation batch at w0.
-		ops := []Operator{contextOperator{ctx, h}}
-		for k, mk := range ms[1:] {
-			hk, err := NewHessian(mk, &eval, w0, o.FDStep)
-			if err != nil {
-				return nil, fmt.Errorf("survey: model instance %d: %w", k+1, err)
+		var hess DenseHessian
+		if dh, ok := m.(models.DenseHessianer); ok && !o.DenseByProducts {
+			workers := o.Workers
+			if workers == 0 {
+				workers = DefaultWorkers()
 			}
-			ops = append(ops, contextOperator{ctx, hk})
+			hess = FromSweep(dh, &eval, w0, o.FDStep, workers)
+		} else {
+			// One Hessian per instance, all on the evaluation batch at w0.
+			ops := []Operator{contextOperator{ctx, h}}
+			for k, mk := range ms[1:] {
+				hk, err := NewHessian(mk, &eval, w0, o.FDStep)
+				if err != nil {
+					return nil, fmt.Errorf("survey: model instance %d: %w", k+1, err)
+				}
+				ops = append(ops, contextOperator{ctx, hk})
+			}
+			hess = FromProducts(ops)
 		}
-		spec, err := NewDenseSpectrum(ctx, ops, ms, train, noiseIdx, w0, o.BatchSize, o.Sampling, o.Window, o.NullTol, progress)
+		spec, err := NewDenseSpectrum(ctx, hess, ms, train, noiseIdx, w0, o.BatchSize, o.Sampling, o.Window, o.NullTol, progress)
 		if err != nil {
 			return nil, fmt.Errorf("survey: %w", err)
 		}

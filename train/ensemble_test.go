@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"gonum.org/v1/gonum/mat"
 
@@ -264,5 +265,31 @@ func TestEnsembleDivergence(t *testing.T) {
 		if e.Status[r] != StatusDiverged || e.Diverged[r] < 2 || e.Diverged[r] > 400 || int64(e.Rows[r]) != e.Diverged[r] {
 			t.Errorf("replica %d: status %s at step %d with %d rows", r, e.Status[r], e.Diverged[r], e.Rows[r])
 		}
+	}
+}
+
+func TestCheckpointDue(t *testing.T) {
+	c := EnsembleConfig{CheckpointEvery: 50}
+	for _, tc := range []struct {
+		after time.Duration
+		done  int64
+		since time.Duration
+		want  bool
+	}{
+		{0, 50, 0, true},
+		{0, 51, time.Hour, false},
+		{30 * time.Second, 100, 10 * time.Second, false},
+		{30 * time.Second, 100, 30 * time.Second, true},
+		{30 * time.Second, 101, time.Minute, false},
+	} {
+		c.CheckpointAfter = tc.after
+		if got := c.checkpointDue(tc.done, tc.since); got != tc.want {
+			t.Errorf("every 50 steps, after %v: step %d, %v since the last: due %v, want %v", tc.after, tc.done, tc.since, got, tc.want)
+		}
+	}
+	c = ensembleConfig("e", 2, 10)
+	c.CheckpointAfter = -time.Second
+	if err := c.Validate(100); err == nil || !strings.Contains(err.Error(), "negative") {
+		t.Errorf("negative interval: got %v", err)
 	}
 }

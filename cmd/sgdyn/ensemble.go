@@ -33,6 +33,7 @@ func runEnsemble(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	logEvery := fs.Int64("log-every", 1, "steps between logged projections")
 	snapEvery := fs.Int64("snapshot-every", 0, "steps between full parameter snapshots (0: none)")
 	ckptEvery := fs.Int64("checkpoint-every", 0, "steps between replica checkpoints (default steps/10)")
+	ckptAfter := fs.Duration("checkpoint-after", train.DefaultCheckpointAfter, "hold a replica's periodic checkpoint back until this long after its start or last checkpoint (0: write every one; an interrupted replica always checkpoints)")
 	seed := fs.Uint64("seed", 0, "seed of the replica streams (default: the run's)")
 	shardFlag := fs.String("shard", "0/1", "run only replicas r with r mod n == i, as `i/n`")
 	workers := fs.Int("workers", 0, "replicas run concurrently (default GOMAXPROCS)")
@@ -62,7 +63,7 @@ func runEnsemble(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	base := train.EnsembleConfig{
 		Replicas: *replicas, Steps: *steps, LR: ref.Config.SGD.LR, Batch: ref.Config.SGD.Batch,
 		Sampling: ref.Config.SGD.Sampling, LogEvery: *logEvery, SnapshotEvery: *snapEvery,
-		CheckpointEvery: max(1, *steps/10), Seed: ref.Config.Seed,
+		CheckpointEvery: max(1, *steps/10), CheckpointAfter: *ckptAfter, Seed: ref.Config.Seed,
 	}
 	if set["batch"] {
 		base.Batch = *batch

@@ -36,6 +36,7 @@ func runHessian(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.Uint64Var(&o.Seed, "seed", 1, "seed of Lanczos, bulk directions and noise batches")
 	userDirs := fs.String("directions", "", "extra directions: `file`.npy of shape (k, P)")
 	fs.BoolVar(&o.Dense, "dense", false, "compute the whole Hessian (P products) and all its eigenpairs, with c along every eigenvector (models up to a few thousand parameters)")
+	fs.BoolVar(&o.DenseByProducts, "dense-by-products", false, "with --dense: build the Hessian from P products even where the model has its own cheaper sweep of the same differences (the fused float64 transformer), to check one against the other")
 	fs.IntVar(&o.Flat, "flat", 0, "certified flat, non-null directions to probe (default 8 with --dense or --flat-hvps; -1: none)")
 	fs.IntVar(&o.FlatHVPs, "flat-hvps", 0, "product budget of the matrix-free flat search (without --dense)")
 	fs.IntVar(&o.TopAbs, "top-abs", 0, "with --dense: probe the N largest-|lambda| eigenvectors instead of --top and --bottom")
