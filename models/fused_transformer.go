@@ -184,15 +184,7 @@ func (w *transformerWorker[T]) forward(p []T, b *data.Batch, lo, hi, from int, s
 	d, t, n, hid := f.d, f.t, hi-lo, f.hidden
 	m := n * t
 	if from == 0 {
-		x := w.xs[0][:m*d]
-		for r, id := range b.Tokens[lo*t : hi*t] {
-			xr := x[r*d:][:d]
-			te := p[f.tok+id*d:][:d]
-			pe := p[f.pos+(r%t)*d:][:d]
-			for j := range xr {
-				xr[j] = te[j] + pe[j]
-			}
-		}
+		kern.EmbedSum(w.xs[0][:m*d], p[f.tok:f.tok+f.vocab*d], p[f.pos:f.pos+t*d], d, t, b.Tokens[lo*t:hi*t])
 	}
 	for l := range f.blocks {
 		base := 1 + l*opsPerBlock
@@ -305,11 +297,7 @@ func (w *transformerWorker[T]) backward(p []T, b *data.Batch, lo, hi int, grad [
 			return
 		}
 	}
-	for r, id := range b.Tokens[lo*t : hi*t] {
-		dxr := dx[r*d : (r+1)*d]
-		kern.Add(grad[f.tok+id*d:f.tok+(id+1)*d], dxr)
-		kern.Add(grad[f.pos+(r%t)*d:f.pos+(r%t+1)*d], dxr)
-	}
+	kern.EmbedGrad(grad[f.tok:f.tok+f.vocab*d], grad[f.pos:f.pos+t*d], d, t, b.Tokens[lo*t:hi*t], dx)
 }
 
 // packQKV copies block o's q, k and v weights side by side into w.wqkv,

@@ -18,7 +18,10 @@
 package models
 
 import (
+	"context"
 	"fmt"
+
+	"gonum.org/v1/gonum/mat"
 
 	"github.com/sgdyn/sgdyn/data"
 )
@@ -46,6 +49,21 @@ type Model interface {
 	Eval(b *data.Batch) (Eval, error)
 	// DType is "float32" or "float64".
 	DType() string
+}
+
+// DenseHessianer is a model that builds the Hessian of its mean loss over a
+// batch in one sweep, with the same central differences as P products
+// (probe.Hessian on the coordinate vectors) but a fraction of their work.
+type DenseHessianer interface {
+	Model
+	// DenseHessian returns the Hessian at the current parameters of the
+	// mean loss over b: column i is (g(w + step e_i) - g(w - step e_i)) /
+	// (2 step). It also returns the largest |H_ij - H_ji| over the pairs it
+	// measures both ways, before symmetrising. The work is split over
+	// workers goroutines; done, if not nil, is called with the number of
+	// columns' worth of work finished, never concurrently. Once ctx is
+	// done it stops with ctx's error.
+	DenseHessian(ctx context.Context, b *data.Batch, step float64, workers int, done func(cols int)) (*mat.SymDense, float64, error)
 }
 
 // Eval is the result of evaluating a model on a batch.

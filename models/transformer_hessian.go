@@ -11,21 +11,6 @@ import (
 	"github.com/sgdyn/sgdyn/data"
 )
 
-// DenseHessianer is a model that builds the Hessian of its mean loss over a
-// batch in one sweep, with the same central differences as P products
-// (probe.Hessian on the coordinate vectors) but a fraction of their work.
-type DenseHessianer interface {
-	Model
-	// DenseHessian returns the Hessian at the current parameters of the
-	// mean loss over b: column i is (g(w + step e_i) - g(w - step e_i)) /
-	// (2 step). It also returns the largest |H_ij - H_ji| over the pairs it
-	// measures both ways, before symmetrising. The work is split over
-	// workers goroutines; done, if not nil, is called with the number of
-	// columns' worth of work finished, never concurrently. Once ctx is
-	// done it stops with ctx's error.
-	DenseHessian(ctx context.Context, b *data.Batch, step float64, workers int, done func(cols int)) (*mat.SymDense, float64, error)
-}
-
 // stagedTransformer is the fused transformer with the dense Hessian sweep.
 //
 // A coordinate's two gradients differ from the reference pass only from

@@ -397,4 +397,24 @@ func TestSurveyDenseSweep(t *testing.T) {
 			t.Errorf("eigenvector %d: class %s by the sweep, %s by products", i, c, products.Dense.Classes[i])
 		}
 	}
+	// A step so large that the truncation error shows: the survey warns.
+	asymWarning := func(s *Survey) bool {
+		for _, w := range s.Warnings {
+			if strings.Contains(w, "asymmetry") {
+				return true
+			}
+		}
+		return false
+	}
+	if asymWarning(sweep) {
+		t.Errorf("step %g: asymmetry %.2g of max |lambda|, yet warned", DefaultFDStep, sweep.Dense.RelAsymmetry)
+	}
+	o.DenseByProducts, o.FDStep = false, 0.05
+	coarse, err := RunSurvey(context.Background(), m, ds, w, o, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if coarse.Dense.RelAsymmetry <= MaxDenseAsymmetry || !asymWarning(coarse) {
+		t.Errorf("step 0.05: asymmetry %.2g of max |lambda|, warnings %q", coarse.Dense.RelAsymmetry, coarse.Warnings)
+	}
 }

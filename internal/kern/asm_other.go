@@ -58,3 +58,33 @@ func lowerMul8AVX2(p []float32, t int, b []float32, ldb int, out []float32, ldo 
 func lowerTMul8AVX2(p []float32, t int, b []float32, ldb int, out []float32, ldo int) {
 	panic("unreachable")
 }
+
+func abT8x64AVX2(a []float64, lda int, b []float64, ldb int, t int, scale float64, s []float64) {
+	panic("unreachable")
+}
+
+func lowerMul8x64AVX2(p []float64, t int, b []float64, ldb int, out []float64, ldo int) {
+	panic("unreachable")
+}
+
+func lowerTMul8x64AVX2(p []float64, t int, b []float64, ldb int, out []float64, ldo int) {
+	panic("unreachable")
+}
+
+func softmaxCEAVX2(x []float32, labels []int32, sums, lvs, buf []float32, m, k, grad int, scale float32) (correct int) {
+	panic("unreachable")
+}
+
+func addAVX2(dst, src []float32) { panic("unreachable") }
+
+func add64AVX2(dst, src []float64) { panic("unreachable") }
+
+func embedGrad8AVX2(tok, pos, dx []float32, tokens []int, t int) (bad int) { panic("unreachable") }
+
+func embedGrad8x64AVX2(tok, pos, dx []float64, tokens []int, t int) (bad int) { panic("unreachable") }
+
+func layerNorm8TAVX2(x, gain, bias, xhat, rstd, y []float32, m int) { panic("unreachable") }
+
+func embedSum8AVX2(x, tok, pos []float32, tokens []int, t int) (bad int) { panic("unreachable") }
+
+func embedSum8x64AVX2(x, tok, pos []float64, tokens []int, t int) (bad int) { panic("unreachable") }

@@ -17,7 +17,7 @@ func CausalAttention[T Float](qkv []T, n, t, d, heads int, p, att []T) {
 	dh := d / heads
 	scale := T(1 / math.Sqrt(float64(dh)))
 	// Each head's scores and output are written by one product each (the
-	// float32 kernels for heads of width 8, heads8, or gemm with beta = 0,
+	// AVX2 kernels for heads of width 8, heads8, or gemm with beta = 0,
 	// which stores without reading): no clears. Columns past heads*dh, if
 	// d is not a multiple of heads, are zero.
 	ps, att := p[:n*heads*t*t], att[:n*t*d]
@@ -71,19 +71,23 @@ func CausalAttentionBackward[T Float](qkv, p []T, n, t, d, heads int, datt, dp, 
 	}
 }
 
-// heads8 reports whether a head's products go through the float32 AVX2
-// kernels for heads of width 8 (abT8AVX2, lowerMul8AVX2, lowerTMul8AVX2),
-// which on the tiny transformer's heads (t = 16) take a fraction of
-// gemm's per-call work.
+// heads8 reports whether a head's products go through the AVX2 kernels
+// for heads of width 8 (abT8AVX2, lowerMul8AVX2, lowerTMul8AVX2 and their
+// float64 twins abT8x64AVX2, lowerMul8x64AVX2, lowerTMul8x64AVX2), which
+// on the tiny transformer's heads (t = 16) take a fraction of gemm's
+// per-call work.
 func heads8[T Float](qkv []T, t, dh int) bool {
-	_, ok := any(qkv).([]float32)
-	return ok && haveAVX2 && dh == 8 && t > 0 && t%8 == 0
+	switch any(qkv).(type) {
+	case []float32, []float64:
+		return haveAVX2 && dh == 8 && t > 0 && t%8 == 0
+	}
+	return false
 }
 
 // headABt sets the (t, t) matrix s to scale a b^T, a and b t rows of dh
 // (leading dimensions lda, ldb), at least on and below the diagonal (the
-// causal softmax and its gradient ignore the rest): in abT8AVX2 if fast,
-// which skips the 8x8 blocks above it, else gemm.
+// causal softmax and its gradient ignore the rest): in abT8AVX2 or
+// abT8x64AVX2 if fast, which skip the 8x8 blocks above it, else gemm.
 func headABt[T Float](fast bool, t, dh int, scale T, a []T, lda int, b []T, ldb int, s []T) {
 	if !fast {
 		gemm.Gemm(false, true, t, t, dh, scale, a, lda, b, ldb, 0, s, t)
@@ -91,20 +95,30 @@ func headABt[T Float](fast bool, t, dh int, scale T, a []T, lda int, b []T, ldb 
 	}
 	// The assembly does not check bounds.
 	_, _, _ = a[(t-1)*lda+7], b[(t-1)*ldb+7], s[t*t-1]
-	abT8AVX2(any(a).([]float32), lda, any(b).([]float32), ldb, t, float32(scale), any(s).([]float32))
+	switch a := any(a).(type) {
+	case []float32:
+		abT8AVX2(a, lda, any(b).([]float32), ldb, t, float32(scale), any(s).([]float32))
+	case []float64:
+		abT8x64AVX2(a, lda, any(b).([]float64), ldb, t, float64(scale), any(s).([]float64))
+	}
 }
 
 // headLowerMul sets out (t rows of dh, leading dimension ldo) to p b, p
 // (t, t) zero above its diagonal (a causal softmax or its gradient) and b
-// t rows of dh: in lowerMul8AVX2 if fast, which skips the zeros, else
-// gemm.
+// t rows of dh: in lowerMul8AVX2 or lowerMul8x64AVX2 if fast, which skip
+// the zeros, else gemm.
 func headLowerMul[T Float](fast bool, t, dh int, p, b []T, ldb int, out []T, ldo int) {
 	if !fast {
 		gemm.Gemm(false, false, t, dh, t, 1, p, t, b, ldb, 0, out, ldo)
 		return
 	}
 	_, _, _ = p[t*t-1], b[(t-1)*ldb+7], out[(t-1)*ldo+7]
-	lowerMul8AVX2(any(p).([]float32), t, any(b).([]float32), ldb, any(out).([]float32), ldo)
+	switch p := any(p).(type) {
+	case []float32:
+		lowerMul8AVX2(p, t, any(b).([]float32), ldb, any(out).([]float32), ldo)
+	case []float64:
+		lowerMul8x64AVX2(p, t, any(b).([]float64), ldb, any(out).([]float64), ldo)
+	}
 }
 
 // headLowerTMul is headLowerMul with p^T b.
@@ -114,7 +128,12 @@ func headLowerTMul[T Float](fast bool, t, dh int, p, b []T, ldb int, out []T, ld
 		return
 	}
 	_, _, _ = p[t*t-1], b[(t-1)*ldb+7], out[(t-1)*ldo+7]
-	lowerTMul8AVX2(any(p).([]float32), t, any(b).([]float32), ldb, any(out).([]float32), ldo)
+	switch p := any(p).(type) {
+	case []float32:
+		lowerTMul8AVX2(p, t, any(b).([]float32), ldb, any(out).([]float32), ldo)
+	case []float64:
+		lowerTMul8x64AVX2(p, t, any(b).([]float64), ldb, any(out).([]float64), ldo)
+	}
 }
 
 // clearColumnsPast sets columns [c, cols) of the rows x cols matrix a to

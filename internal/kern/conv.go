@@ -72,11 +72,16 @@ func Col2Im3x3[T Float](dcol []T, c, h, w int, dx []T) {
 	}
 }
 
-// Add sets dst[i] += src[i].
+// Add sets dst[i] += src[i]. Its body is at the inliner's budget (cost
+// 80): the per-token adds of 8 in models rely on its being inlined, so
+// check `go build -gcflags=-m ./models` after any change here.
 func Add[T Float](dst, src []T) {
-	src = src[:len(dst)]
-	for i, v := range src {
-		dst[i] += v
+	if len(dst) < addVecMin {
+		for i := range dst {
+			dst[i] += src[i]
+		}
+	} else {
+		addLong(dst, src)
 	}
 }
 

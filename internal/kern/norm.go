@@ -11,7 +11,7 @@ const layerNormEps = 1e-5
 func LayerNormForward[T Float](x []T, m, d int, gain, bias, xhat, rstd, y []T) {
 	if d == 8 {
 		if x32, ok := any(x).([]float32); ok && haveAVX2 {
-			layerNorm8AVX2(x32[:m*8], any(gain).([]float32)[:8], any(bias).([]float32)[:8],
+			layerNorm8T(x32[:m*8], any(gain).([]float32)[:8], any(bias).([]float32)[:8],
 				any(xhat).([]float32)[:m*8], any(rstd).([]float32)[:m], any(y).([]float32)[:m*8], m)
 			return
 		}

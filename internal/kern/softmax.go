@@ -11,6 +11,12 @@ import "math"
 // one ExpSum call: rows of a few vectors' length would otherwise spend much
 // of their time in the vector kernel's call and scalar tail.
 func SoftmaxCrossEntropy[T Float](logits []T, m, k int, labels []int, scale T, grad bool, correct *int) float64 {
+	if l, ok := any(logits).([]float32); ok && haveAVX2 && k >= 8 && k <= ceRowsMax {
+		// Eight rows at a time, one per lane (ce32.go): the passes below
+		// spend most of their time in per-row horizontal reductions and
+		// scalar tails.
+		return softmaxCE32(l, m, k, labels, float32(scale), grad, correct)
+	}
 	var loss float64
 	shifted := false
 	if haveAVX2 {
