@@ -282,7 +282,7 @@ submit_array() {
 	local label=$1 array=$2
 	sbatch --parsable --chdir="$tmp/jobs" --array="$array" --cpus-per-task=1 --mem=256M \
 		--time=00:20:00 --job-name="sgdyn-$label" --output="$tmp/jobs/$label-%a.log" \
-		--export="ALL,RUN=$tmp/runs/$label,STEPS=$STEPS,REPLICAS=$REPLICAS,NAME=$NAME,LOG_EVERY=$LOG_EVERY,SGDYN=$sgdyn" \
+		--export="ALL,RUN=$tmp/runs/$label,STEPS=$STEPS,REPLICAS=$REPLICAS,NAME=$NAME,LOG_EVERY=$LOG_EVERY,CHECKPOINT_AFTER=0,SGDYN=$sgdyn" \
 		"$template" | cut -d';' -f1
 }
 # submit_merge LABEL JOBID: the merge, after every task of the array succeeded.
