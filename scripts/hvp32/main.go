@@ -1,0 +1,121 @@
+// Command hvp32 measures how far float32 Hessian-vector products (central
+// differences of float32 gradients, the activation pattern held fixed) are
+// from the float64 ones the probes use, and how much faster they are, at
+// a run's reference point: the question whether the matrix-free flat
+// search, which needs ||H u|| only to about 1e-4 lambda_max, could run on
+// float32 products with the float64 certificate kept.
+//
+// Usage (from the repository root):
+//
+//	go run ./scripts/hvp32 -run RUN [-examples 512] [-vectors 3] [-steps 1e-3,3e-3,1e-2,3e-2,1e-1]
+//
+// It prints, per random unit vector and float32 step, ||H v|| (float64),
+// the float32 product's error and the two products' times.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"log"
+	"math"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sgdyn/sgdyn/data"
+	"github.com/sgdyn/sgdyn/models"
+	"github.com/sgdyn/sgdyn/probe"
+	"github.com/sgdyn/sgdyn/train"
+)
+
+func main() {
+	runDir := flag.String("run", "", "run directory (required)")
+	examples := flag.Int("examples", 512, "evaluation examples, evenly spaced over the training set")
+	vectors := flag.Int("vectors", 3, "random unit vectors")
+	steps := flag.String("steps", "1e-3,3e-3,1e-2,3e-2,1e-1", "float32 finite-difference steps")
+	flag.Parse()
+	log.SetFlags(0)
+	log.SetPrefix("hvp32: ")
+	if *runDir == "" {
+		log.Fatal("-run is required")
+	}
+	var hs []float64
+	for _, f := range strings.Split(*steps, ",") {
+		h, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+		if err != nil || !(h > 0) {
+			log.Fatalf("-steps: %q is not a positive number", f)
+		}
+		hs = append(hs, h)
+	}
+	ref, err := train.LoadReference(*runDir, "")
+	if err != nil {
+		log.Fatal(err)
+	}
+	m64, err := ref.NewProbeModel()
+	if err != nil {
+		log.Fatal(err)
+	}
+	mc := ref.Config.Model
+	mc.DType, mc.Impl = "float32", "fused" // fused: it holds the pattern
+	m32, err := models.New(mc, ref.Data.Shape, 1)
+	if err != nil {
+		log.Fatal(err)
+	}
+	idx := data.EvenlySpaced(ref.Data.Train.Len(), *examples)
+	var b data.Batch
+	ref.Data.Train.Fill(&b, idx)
+	h64, err := probe.NewHessian(m64, &b, ref.W, probe.DefaultFDStep)
+	if err != nil {
+		log.Fatal(err)
+	}
+	h32 := make([]*probe.Hessian, len(hs))
+	for i, h := range hs {
+		if h32[i], err = probe.NewHessian(m32, &b, ref.W, h); err != nil {
+			log.Fatal(err)
+		}
+	}
+	p := len(ref.W)
+	fmt.Printf("%s: %s, %d parameters, %d examples; float64 step %g\n", *runDir, mc.Kind, p, b.N, probe.DefaultFDStep)
+	fmt.Println("| vector | float32 step | ||H v|| | float32 error | relative | float32 product | float64 product |")
+	fmt.Println("|---:|---:|---:|---:|---:|---:|---:|")
+	rng := rand.New(rand.NewPCG(3, 3))
+	v, want, got := make([]float64, p), make([]float64, p), make([]float64, p)
+	for k := range *vectors {
+		var nn float64
+		for i := range v {
+			v[i] = rng.NormFloat64()
+			nn += v[i] * v[i]
+		}
+		for i := range v {
+			v[i] /= math.Sqrt(nn)
+		}
+		t0 := time.Now()
+		if err := h64.Apply(want, v); err != nil {
+			log.Fatal(err)
+		}
+		d64 := time.Since(t0)
+		nw := norm(want, nil)
+		for i, h := range hs {
+			t1 := time.Now()
+			if err := h32[i].Apply(got, v); err != nil {
+				log.Fatal(err)
+			}
+			d32 := time.Since(t1)
+			e := norm(got, want)
+			fmt.Printf("| %d | %g | %.4g | %.3g | %.3g | %v | %v |\n", k, h, nw, e, e/nw, d32.Round(time.Millisecond), d64.Round(time.Millisecond))
+		}
+	}
+}
+
+// norm is ||a - b|| (||a|| for b nil).
+func norm(a, b []float64) float64 {
+	var s float64
+	for i, x := range a {
+		if b != nil {
+			x -= b[i]
+		}
+		s += x * x
+	}
+	return math.Sqrt(s)
+}
