@@ -42,6 +42,11 @@ type FlatOptions struct {
 	// uncapped, 3.3e-4 with MaxBasis 200 and 5.2e-4 with 100. It must be
 	// at least 2K + len(Start).
 	MaxBasis int
+	// Certify, if not nil, makes the K certificates instead of the search's
+	// operator: e.g. float64 products certifying a search run on cheaper
+	// float32 ones (SurveyOptions.FlatFloat32). It counts against HVPs
+	// like the others.
+	Certify Operator
 }
 
 // FlatDirection is one certified flat direction.
@@ -157,7 +162,14 @@ func FlatDirections(ctx context.Context, h Operator, o FlatOptions) (*FlatResult
 	case len(o.Start) == 0:
 		return nil, errors.New("flat: no start vectors (pass centred minibatch gradients, see NoiseStarts)")
 	}
+	if o.Certify != nil && o.Certify.Dim() != n {
+		return nil, fmt.Errorf("flat: certifying operator has dimension %d, the search's %d", o.Certify.Dim(), n)
+	}
 	s := &flatSpace{op: contextOperator{ctx, h}, n: n}
+	certify := s.op
+	if o.Certify != nil {
+		certify = contextOperator{ctx, o.Certify}
+	}
 	for i, v := range o.Start {
 		if len(v) != n {
 			return nil, fmt.Errorf("flat: start %d has length %d, operator dimension is %d", i, len(v), n)
@@ -234,7 +246,7 @@ func FlatDirections(ctx context.Context, h Operator, o FlatOptions) (*FlatResult
 			fixSign(u)
 			hu := make([]float64, n)
 			s.used++
-			if err := apply(s.op, hu, u, "flat: certificate", s.used); err != nil {
+			if err := apply(certify, hu, u, "flat: certificate", s.used); err != nil {
 				return nil, err
 			}
 			dirs[i] = FlatDirection{Vector: u, HNorm: floats.Norm(hu, 2), Rayleigh: dot(u, hu)}

@@ -694,3 +694,59 @@ func BenchmarkFlatDirections(b *testing.B) {
 		b.Run(fmt.Sprintf("delta=%g", delta), func(b *testing.B) { run(b, FlatOptions{K: k, HVPs: 5000, Delta: delta, Start: starts}) })
 	}
 }
+
+// TestSurveyFlatFloat32 runs the matrix-free flat search of a survey on
+// float32 products and checks that every certificate is still a float64
+// product and that the search finds directions about as flat as the
+// float64 search's.
+func TestSurveyFlatFloat32(t *testing.T) {
+	const n = 120
+	m, ds, w := trainedMLP(t, n)
+	o := SurveyOptions{EvalExamples: n, Top: 2, Bottom: -1, Bulk: -1, Flat: 3, FlatHVPs: 80, BatchSize: 8, NoiseBatches: 4,
+		DensityStarts: -1, TraceSamples: -1, Window: Window{LR: 0.1, Steps: 100}, Seed: 3}
+	s64, err := RunSurvey(context.Background(), m, ds, w, o, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.FlatFloat32 = true
+	if _, err := RunSurvey(context.Background(), m, ds, w, o, nil); err == nil || !strings.Contains(err.Error(), "float32") {
+		t.Fatalf("no float32 instance: got %v", err)
+	}
+	o.NewSearchModel = func() (models.Model, error) {
+		return models.New(models.Config{Kind: "mlp", DType: "float32", MLP: models.MLPConfig{Hidden: []int{8}}}, models.Shape{Inputs: 6, Classes: 3}, 99)
+	}
+	s32, err := RunSurvey(context.Background(), m, ds, w, o, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s64.Flat == nil || s32.Flat == nil || !s32.Flat.Float32 || s64.Flat.Float32 {
+		t.Fatalf("flat summaries %+v and %+v", s64.Flat, s32.Flat)
+	}
+	var eval data.Batch
+	ds.Fill(&eval, data.EvenlySpaced(ds.Len(), n))
+	h, err := NewHessian(m, &eval, w, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hu := make([]float64, len(w))
+	var flat int
+	for i, d := range s32.Directions {
+		if !strings.HasPrefix(d.Source, "flat-") {
+			continue
+		}
+		flat++
+		if err := h.Apply(hu, s32.Vectors[i]); err != nil {
+			t.Fatal(err)
+		}
+		if got := math.Sqrt(dot(hu, hu)); math.Abs(got-d.HNorm) > 1e-9*got {
+			t.Errorf("%s: certificate %.12g, a float64 product gives %.12g", d.Source, d.HNorm, got)
+		}
+	}
+	if flat != 3 {
+		t.Fatalf("%d flat directions, want 3", flat)
+	}
+	if s32.Flat.Delta > 1.5*s64.Flat.Delta {
+		t.Errorf("float32 search reached delta %.3g, the float64 one %.3g", s32.Flat.Delta, s64.Flat.Delta)
+	}
+	t.Logf("delta %.3g (float64 search) %.3g (float32 search), %d and %d products", s64.Flat.Delta, s32.Flat.Delta, s64.HVPs, s32.HVPs)
+}

@@ -116,6 +116,17 @@ func (r *Reference) NewProbeModel() (models.Model, error) {
 	return r.newModel(mc)
 }
 
+// NewFloat32ProbeModel is NewProbeModel in float32: the instance a
+// float32 flat search runs its products on (probe.SurveyOptions.FlatFloat32).
+func (r *Reference) NewFloat32ProbeModel() (models.Model, error) {
+	mc := r.Config.Model
+	mc.DType = "float32"
+	if mc.Kind != models.KindCustom {
+		mc.Impl = "fused"
+	}
+	return r.newModel(mc)
+}
+
 func (r *Reference) newModel(mc models.Config) (models.Model, error) {
 	m, err := newModel(r.build, mc, r.Data.Shape, r.Config.Seed)
 	if err != nil {
