@@ -111,7 +111,7 @@ const DefaultFlatFloat32Step = 3e-2
 // to max |lambda|, the survey accepts without a warning. On NanoGPT-960
 // (EXPERIMENTS.md) the default step gives 6.6e-7 and counts 57 nulls
 // where steps 10 and 100 times smaller (asymmetry 6.6e-9, 6.6e-11) count
-// 94 and 95; the other models' dense surveys stay below 1e-8.
+// 94 and 95; the quick model's (4.3e-9) and MLP-386's (4e-10) stay below.
 const MaxDenseAsymmetry = 1e-7
 
 func (o SurveyOptions) stepOrDefault() float64 {
@@ -823,36 +823,16 @@ func flatDirs(ctx context.Context, s *Survey, counter *CountingOperator, m model
 	}
 	target := o.Window.FlatBound()
 	fo := FlatOptions{K: o.Flat, HVPs: o.FlatHVPs, Delta: target, Start: starts}
-	search := Operator(counter)
+	search := counter
 	if o.FlatFloat32 {
-		if o.NewSearchModel == nil {
-			return fmt.Errorf("survey: flat search in float32: no float32 model instance (NewSearchModel)")
-		}
-		m32, err := o.NewSearchModel()
-		if err != nil {
+		if search, err = float32Products(o, eval, w0, counter); err != nil {
 			return fmt.Errorf("survey: flat search in float32: %w", err)
 		}
-		if m32.NumParams() != len(w0) {
-			return fmt.Errorf("survey: flat search in float32: the instance has %d parameters, the surveyed model %d", m32.NumParams(), len(w0))
-		}
-		step := o.FlatFloat32Step
-		if step <= 0 {
-			step = DefaultFlatFloat32Step
-		}
-		h32, err := NewHessian(m32, eval, w0, step)
-		if err != nil {
-			return fmt.Errorf("survey: flat search in float32: %w", err)
-		}
-		// The survey's product count includes the float32 ones.
-		c32 := &CountingOperator{Op: h32}
-		if counter.OnApply != nil {
-			c32.OnApply = func(calls int) { counter.OnApply(counter.Calls + calls) }
-		}
-		search, fo.Certify = c32, counter
+		fo.Certify = counter
 	}
 	res, err := FlatDirections(ctx, search, fo)
-	if c, ok := search.(*CountingOperator); ok && c != counter {
-		counter.Calls += c.Calls
+	if search != counter { // the survey's product count includes the float32 ones
+		counter.Calls += search.Calls
 	}
 	if err != nil {
 		return fmt.Errorf("survey: flat search: %w", err)
@@ -866,6 +846,34 @@ func flatDirs(ctx context.Context, s *Survey, counter *CountingOperator, m model
 			Certificate: fmt.Sprintf("matrix-free flat search, certified ||H u|| = %.3g by one product (target %.3g)", fd.HNorm, target)}, fd.Vector, nil)
 	}
 	return nil
+}
+
+// float32Products is the Hessian of NewSearchModel's float32 instance on
+// eval at w0, counted, whose progress continues counter's.
+func float32Products(o SurveyOptions, eval *data.Batch, w0 []float64, counter *CountingOperator) (*CountingOperator, error) {
+	if o.NewSearchModel == nil {
+		return nil, fmt.Errorf("no float32 model instance (NewSearchModel)")
+	}
+	m32, err := o.NewSearchModel()
+	if err != nil {
+		return nil, err
+	}
+	if m32.NumParams() != len(w0) {
+		return nil, fmt.Errorf("the instance has %d parameters, the surveyed model %d", m32.NumParams(), len(w0))
+	}
+	step := o.FlatFloat32Step
+	if step <= 0 {
+		step = DefaultFlatFloat32Step
+	}
+	h32, err := NewHessian(m32, eval, w0, step)
+	if err != nil {
+		return nil, err
+	}
+	c32 := &CountingOperator{Op: h32}
+	if counter.OnApply != nil {
+		c32.OnApply = func(calls int) { counter.OnApply(counter.Calls + calls) }
+	}
+	return c32, nil
 }
 
 func norm(v []float64) float64 { return math.Sqrt(dot(v, v)) }
