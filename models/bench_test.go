@@ -152,3 +152,16 @@ func BenchmarkNanoGPT960DenseHessian256(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkCNNGrad512 times one float64 gradient of the CIFAR-10 CNN over
+// 512 images, half of the central-difference Hessian-vector product a
+// CNN survey makes hundreds of (eval_examples 512).
+func BenchmarkCNNGrad512(b *testing.B) {
+	benchmarkGrad(b, Config{Kind: "cnn", DType: "float64"}, Shape{Image: []int{3, 32, 32}, Classes: 10}, benchBatch(512, 3072, 10, 0))
+}
+
+// BenchmarkTransformerGrad256 is BenchmarkCNNGrad512 for the default
+// transformer: one float64 gradient over the 256 windows of its survey.
+func BenchmarkTransformerGrad256(b *testing.B) {
+	benchmarkGrad(b, Config{Kind: "transformer", DType: "float64"}, Shape{Vocab: 65}, benchBatch(256, 0, 65, 64))
+}

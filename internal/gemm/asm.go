@@ -176,11 +176,20 @@ func panels32(mb, n, k int, alpha float32, a []float32, rs, ps int, b []float32,
 	}
 }
 
-// panels64 is panels in float64: panels of 8 columns, 4 and a masked one
-// for the last n%4. (A 12-column kernel, as panels32's 24, measured ~10%
-// slower than 8 + 8 + 8 on the transformer's 24 columns.)
+// panels64 is panels in float64: panels of 12 columns (3 YMM registers a
+// row) when there are at least 4 blocks and k >= panel12MinK, then of 8,
+// 4 and a masked one for the last n%4. The 12-column kernel keeps 12
+// accumulators, enough to cover the FMA latency where the 8-column one's
+// 8 are not: on the CNN's float64 products (BenchmarkCNNShapes, k 27 to
+// 1024) it ran 8-56% faster. On the transformer's (k = 8 or 16, or only
+// 2 blocks: BenchmarkTinyShapes) it was slower, hence the bounds.
 func panels64(mb, n, k int, alpha float64, a []float64, rs, ps int, b []float64, ldb int, c []float64, ldc int, store int) {
 	j := 0
+	if mb >= 4 && k >= panel12MinK {
+		for ; n-j >= 12; j += 12 {
+			dgemmPanel12(mb, k, &a[0], rs, ps, &b[j], ldb, &c[j], ldc, alpha, store)
+		}
+	}
 	for ; n-j >= 8; j += 8 {
 		dgemmPanel8(mb, k, &a[0], rs, ps, &b[j], ldb, &c[j], ldc, alpha, store)
 	}
@@ -218,6 +227,9 @@ func panels64(mb, n, k int, alpha float64, a []float64, rs, ps int, b []float64,
 		}
 	}
 }
+
+// panel12MinK is the smallest k for which panels64 uses 12-column panels.
+const panel12MinK = 24
 
 // scale multiplies the m x n matrix C by beta; beta = 0 clears it, NaNs
 // included.

@@ -2,7 +2,7 @@
 """Writes kern_amd64.s, the panel kernels of gemmAsm, to stdout.
 
 Run by go generate (see kern_amd64.go): the kernels differ only in
-precision, width (1 to 3 YMM registers a row of C, at most 2 in float64),
+precision, width (1 to 3 YMM registers a row of C),
 rows a block (4, or 8 for the Tall one-register kernels) and masking, so
 they are written from one template rather than by hand."""
 import sys
@@ -159,7 +159,7 @@ def kernel(prec, width, masked, rows=4):
     e()
 
 e(HEADER)
-for prec, widths in (("s", (24, 16, 8)), ("d", (8, 4))):
+for prec, widths in (("s", (24, 16, 8)), ("d", (12, 8, 4))):
     for w in widths:
         kernel(prec, w, False)
     kernel(prec, widths[-1], False, rows=8)

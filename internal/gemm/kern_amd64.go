@@ -34,6 +34,9 @@ func sgemmPanelMaskTall(mb, k int, a *float32, rs, ps int, b *float32, ldb int, 
 func sgemmPanelMask(mb, k int, a *float32, rs, ps int, b *float32, ldb int, c *float32, ldc int, alpha float32, store int, mask *int32)
 
 //go:noescape
+func dgemmPanel12(mb, k int, a *float64, rs, ps int, b *float64, ldb int, c *float64, ldc int, alpha float64, store int)
+
+//go:noescape
 func dgemmPanel8(mb, k int, a *float64, rs, ps int, b *float64, ldb int, c *float64, ldc int, alpha float64, store int)
 
 //go:noescape

@@ -29,6 +29,10 @@ func sgemmPanelMask(mb, k int, a *float32, rs, ps int, b *float32, ldb int, c *f
 	panic("unreachable")
 }
 
+func dgemmPanel12(mb, k int, a *float64, rs, ps int, b *float64, ldb int, c *float64, ldc int, alpha float64, store int) {
+	panic("unreachable")
+}
+
 func dgemmPanel8(mb, k int, a *float64, rs, ps int, b *float64, ldb int, c *float64, ldc int, alpha float64, store int) {
 	panic("unreachable")
 }

@@ -124,7 +124,7 @@ func checkProduct[T Float](t *testing.T, rng *rand.Rand, p product, alpha, beta 
 }
 
 // TestGemmPaths compares every kernel, tail and transpose path with the
-// triple loop: the models' tiny shapes, and all m, n in 1..33 with k in a
+// triple loop: the models' tiny shapes, the CNN's, and all m, n in 1..33 with k in a
 // spread over 1..33, both transposes, beta 0 (C full of NaN, which must
 // be overwritten), 1 and 0.5, alpha 1 and 0.5, leading dimensions wider
 // than the matrices.
@@ -140,6 +140,9 @@ func testGemmPaths[T Float](t *testing.T, rel float64) {
 		for _, x := range ab {
 			checkProduct[T](t, rng, s.p, x[0], x[1], rel)
 		}
+	}
+	for _, s := range cnnShapes {
+		checkProduct[T](t, rng, s.p, 1, s.beta, rel)
 	}
 	for m := 1; m <= 33; m++ {
 		for n := 1; n <= 33; n++ {
@@ -248,5 +251,46 @@ func TestTransposeInto(t *testing.T) {
 				t.Fatalf("%d x %d: wrote past the transpose", rows, cols)
 			}
 		}
+	}
+}
+
+// cnnShapes are the per-image products of the CIFAR-10 CNN (width 16:
+// channels 3, 16, 32, 64 on 32x32, 16x16 and 8x8 images), as
+// models/fused_cnn.go calls them: the forward product W col, the weight
+// gradient col dy^T and the input gradient W^T dy.
+var cnnShapes = []struct {
+	name string
+	p    product
+	beta float64
+}{
+	{"fwd0", product{false, false, 16, 1024, 27, 27, 1024, 1024}, 0},
+	{"fwd1", product{false, false, 32, 256, 144, 144, 256, 256}, 0},
+	{"fwd2", product{false, false, 64, 64, 288, 288, 64, 64}, 0},
+	{"dw0", product{false, false, 27, 16, 1024, 1024, 16, 16}, 1},
+	{"dw1", product{false, false, 144, 32, 256, 256, 32, 32}, 1},
+	{"dw2", product{false, false, 288, 64, 64, 64, 64, 64}, 1},
+	{"dx1", product{false, false, 144, 256, 32, 32, 256, 256}, 0},
+	{"dx2", product{false, false, 288, 64, 64, 64, 64, 64}, 0},
+}
+
+// BenchmarkCNNShapes times the CNN's per-image products (cnnShapes) in
+// both precisions; the float64 ones are the survey's Hessian-vector
+// products' main cost.
+func BenchmarkCNNShapes(b *testing.B) {
+	b.Run("f32", func(b *testing.B) { benchCNN[float32](b) })
+	b.Run("f64", func(b *testing.B) { benchCNN[float64](b) })
+}
+
+func benchCNN[T Float](b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, s := range cnnShapes {
+		p := s.p
+		x, y, z := operands[T](rng, p)
+		b.Run(s.name, func(b *testing.B) {
+			for b.Loop() {
+				Gemm(p.ta, p.tb, p.m, p.n, p.k, 1, x, p.lda, y, p.ldb, T(s.beta), z, p.ldc)
+			}
+			b.ReportMetric(float64(2*p.m*p.n*p.k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
 	}
 }

@@ -7,23 +7,31 @@
 //
 // Usage (from the repository root):
 //
-//	go run ./scripts/hvp32 -run RUN [-examples 512] [-vectors 3] [-steps 1e-3,3e-3,1e-2,3e-2,1e-1]
+//	go run ./scripts/hvp32 -run RUN [-examples 512] [-vectors 3] [-steps 1e-3,3e-3,1e-2,3e-2,1e-1] [-directions flat-]
 //
-// It prints, per random unit vector and float32 step, ||H v|| (float64),
-// the float32 product's error and the two products' times.
+// It prints, per unit vector and float32 step, ||H v|| (float64), the
+// float32 product's error and the two products' times. The vectors are
+// random, or with -directions the survey's directions whose source starts
+// with that prefix (hessian/directions.npy): a flat direction's small
+// ||H v|| shows the step's truncation error, which a random vector's
+// larger product hides.
 package main
 
 import (
+	"encoding/json"
 	"flag"
 	"fmt"
 	"log"
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/sgdyn/sgdyn/data"
+	"github.com/sgdyn/sgdyn/internal/npy"
 	"github.com/sgdyn/sgdyn/models"
 	"github.com/sgdyn/sgdyn/probe"
 	"github.com/sgdyn/sgdyn/train"
@@ -34,6 +42,7 @@ func main() {
 	examples := flag.Int("examples", 512, "evaluation examples, evenly spaced over the training set")
 	vectors := flag.Int("vectors", 3, "random unit vectors")
 	steps := flag.String("steps", "1e-3,3e-3,1e-2,3e-2,1e-1", "float32 finite-difference steps")
+	prefix := flag.String("directions", "", "use the survey's directions whose source starts with this prefix, not random vectors")
 	flag.Parse()
 	log.SetFlags(0)
 	log.SetPrefix("hvp32: ")
@@ -79,17 +88,12 @@ func main() {
 	fmt.Printf("%s: %s, %d parameters, %d examples; float64 step %g\n", *runDir, mc.Kind, p, b.N, probe.DefaultFDStep)
 	fmt.Println("| vector | float32 step | ||H v|| | float32 error | relative | float32 product | float64 product |")
 	fmt.Println("|---:|---:|---:|---:|---:|---:|---:|")
-	rng := rand.New(rand.NewPCG(3, 3))
-	v, want, got := make([]float64, p), make([]float64, p), make([]float64, p)
-	for k := range *vectors {
-		var nn float64
-		for i := range v {
-			v[i] = rng.NormFloat64()
-			nn += v[i] * v[i]
-		}
-		for i := range v {
-			v[i] /= math.Sqrt(nn)
-		}
+	vs, names, err := unitVectors(*runDir, *prefix, *vectors, p)
+	if err != nil {
+		log.Fatal(err)
+	}
+	want, got := make([]float64, p), make([]float64, p)
+	for k, v := range vs {
 		t0 := time.Now()
 		if err := h64.Apply(want, v); err != nil {
 			log.Fatal(err)
@@ -103,9 +107,61 @@ func main() {
 			}
 			d32 := time.Since(t1)
 			e := norm(got, want)
-			fmt.Printf("| %d | %g | %.4g | %.3g | %.3g | %v | %v |\n", k, h, nw, e, e/nw, d32.Round(time.Millisecond), d64.Round(time.Millisecond))
+			fmt.Printf("| %s | %g | %.4g | %.3g | %.3g | %v | %v |\n", names[k], h, nw, e, e/nw, d32.Round(time.Millisecond), d64.Round(time.Millisecond))
 		}
 	}
+}
+
+// unitVectors returns n random unit vectors of length p, or with a
+// prefix the run's survey directions whose source starts with it, and
+// their names.
+func unitVectors(runDir, prefix string, n, p int) ([][]float64, []string, error) {
+	if prefix == "" {
+		rng := rand.New(rand.NewPCG(3, 3))
+		vs, names := make([][]float64, n), make([]string, n)
+		for k := range vs {
+			v := make([]float64, p)
+			for i := range v {
+				v[i] = rng.NormFloat64()
+			}
+			s := 1 / norm(v, nil)
+			for i := range v {
+				v[i] *= s
+			}
+			vs[k], names[k] = v, strconv.Itoa(k)
+		}
+		return vs, names, nil
+	}
+	raw, err := os.ReadFile(filepath.Join(runDir, "hessian", "directions.json"))
+	if err != nil {
+		return nil, nil, err
+	}
+	var meta []struct {
+		Source string `json:"source"`
+	}
+	if err := json.Unmarshal(raw, &meta); err != nil {
+		return nil, nil, fmt.Errorf("directions.json: %w", err)
+	}
+	path := filepath.Join(runDir, "hessian", "directions.npy")
+	shape, arr, err := npy.ReadNPY(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	flat, ok := arr.([]float64)
+	if !ok || len(shape) != 2 || shape[0] != len(meta) || shape[1] != p {
+		return nil, nil, fmt.Errorf("%s: shape %v, want %d x %d float64", path, shape, len(meta), p)
+	}
+	var vs [][]float64
+	var names []string
+	for i, d := range meta {
+		if strings.HasPrefix(d.Source, prefix) {
+			vs, names = append(vs, flat[i*p:(i+1)*p]), append(names, d.Source)
+		}
+	}
+	if len(vs) == 0 {
+		return nil, nil, fmt.Errorf("%s: no direction's source starts with %q", path, prefix)
+	}
+	return vs, names, nil
 }
 
 // norm is ||a - b|| (||a|| for b nil).
