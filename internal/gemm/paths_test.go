@@ -294,3 +294,30 @@ func benchCNN[T Float](b *testing.B) {
 		})
 	}
 }
+
+// TestPanelsFMAOrder checks, bit for bit, that the float64 panel kernels
+// compute each element of C as one FMA chain over k in order, whatever
+// the panel width: so the choice of kernel (12, 8 or 4 columns, by shape)
+// changes speed, never results. The CNN's products cover every width.
+func TestPanelsFMAOrder(t *testing.T) {
+	if !useAsm {
+		t.Skip("no AVX2/FMA: the products go through gonum")
+	}
+	rng := rand.New(rand.NewPCG(11, 12))
+	for _, s := range cnnShapes {
+		p := s.p
+		a, b, c := operands[float64](rng, p)
+		Gemm(p.ta, p.tb, p.m, p.n, p.k, 1, a, p.lda, b, p.ldb, 0, c, p.ldc)
+		for i := 0; i < p.m; i++ {
+			for j := 0; j < p.n; j++ {
+				var acc float64
+				for q := 0; q < p.k; q++ {
+					acc = math.FMA(a[i*p.lda+q], b[q*p.ldb+j], acc)
+				}
+				if got := c[i*p.ldc+j]; math.Float64bits(got) != math.Float64bits(acc) {
+					t.Fatalf("%s: C[%d,%d] = %v, the FMA chain gives %v", s.name, i, j, got, acc)
+				}
+			}
+		}
+	}
+}
