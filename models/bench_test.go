@@ -67,13 +67,18 @@ func BenchmarkTinyTransformerStep(b *testing.B) {
 // dense-Hessian protocols (which take 2P of them), in float32 (training,
 // ensembles) and float64 (probes).
 
+// The step on both implementations: the protocol configs train NanoGPT-960
+// fused (configs/paper-exp2-nanogpt.yaml), NanoGPT960Config leaves the
+// default.
 func BenchmarkNanoGPT960Step(b *testing.B) {
-	for _, dt := range []string{"float32", "float64"} {
-		b.Run(dt, func(b *testing.B) {
-			cfg := nanoGPT960
-			cfg.DType = dt
-			benchmarkStep(b, cfg, nanoShape, benchBatch(64, 0, 25, 16))
-		})
+	for _, impl := range []string{"ops", "fused"} {
+		for _, dt := range []string{"float32", "float64"} {
+			b.Run(impl+"/"+dt, func(b *testing.B) {
+				cfg := nanoGPT960
+				cfg.DType, cfg.Impl = dt, impl
+				benchmarkStep(b, cfg, nanoShape, benchBatch(64, 0, 25, 16))
+			})
+		}
 	}
 }
 
