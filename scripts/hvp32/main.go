@@ -12,26 +12,23 @@
 // It prints, per unit vector and float32 step, ||H v|| (float64), the
 // float32 product's error and the two products' times. The vectors are
 // random, or with -directions the survey's directions whose source starts
-// with that prefix (hessian/directions.npy): a flat direction's small
+// with that prefix (RUN/hessian): a flat direction's small
 // ||H v|| shows the step's truncation error, which a random vector's
 // larger product hides.
 package main
 
 import (
-	"encoding/json"
 	"flag"
 	"fmt"
 	"log"
 	"math"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/sgdyn/sgdyn/data"
-	"github.com/sgdyn/sgdyn/internal/npy"
+	"github.com/sgdyn/sgdyn/experiment"
 	"github.com/sgdyn/sgdyn/models"
 	"github.com/sgdyn/sgdyn/probe"
 	"github.com/sgdyn/sgdyn/train"
@@ -132,34 +129,19 @@ func unitVectors(runDir, prefix string, n, p int) ([][]float64, []string, error)
 		}
 		return vs, names, nil
 	}
-	raw, err := os.ReadFile(filepath.Join(runDir, "hessian", "directions.json"))
+	dirs, sources, err := experiment.LoadDirections(runDir, "", p)
 	if err != nil {
 		return nil, nil, err
-	}
-	var meta []struct {
-		Source string `json:"source"`
-	}
-	if err := json.Unmarshal(raw, &meta); err != nil {
-		return nil, nil, fmt.Errorf("directions.json: %w", err)
-	}
-	path := filepath.Join(runDir, "hessian", "directions.npy")
-	shape, arr, err := npy.ReadNPY(path)
-	if err != nil {
-		return nil, nil, err
-	}
-	flat, ok := arr.([]float64)
-	if !ok || len(shape) != 2 || shape[0] != len(meta) || shape[1] != p {
-		return nil, nil, fmt.Errorf("%s: shape %v, want %d x %d float64", path, shape, len(meta), p)
 	}
 	var vs [][]float64
 	var names []string
-	for i, d := range meta {
-		if strings.HasPrefix(d.Source, prefix) {
-			vs, names = append(vs, flat[i*p:(i+1)*p]), append(names, d.Source)
+	for i, src := range sources {
+		if strings.HasPrefix(src, prefix) {
+			vs, names = append(vs, dirs[i]), append(names, src)
 		}
 	}
 	if len(vs) == 0 {
-		return nil, nil, fmt.Errorf("%s: no direction's source starts with %q", path, prefix)
+		return nil, nil, fmt.Errorf("%s: no survey direction's source starts with %q", runDir, prefix)
 	}
 	return vs, names, nil
 }
