@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/sgdyn/sgdyn/experiment"
+	"github.com/sgdyn/sgdyn/internal/floatlist"
 	"github.com/sgdyn/sgdyn/train"
 )
 
@@ -90,7 +91,7 @@ func runEnsemble(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	etas := []float64{base.LR}
 	if *lrs != "" {
-		if etas, err = parseFloats(*lrs); err != nil {
+		if etas, err = floatlist.Parse(*lrs); err != nil {
 			return fmt.Errorf("--lr: %w", err)
 		}
 	}
@@ -204,16 +205,4 @@ func parseShard(s string) (train.Shard, error) {
 		return train.Shard{}, fmt.Errorf("--shard %q: want i/n with 0 <= i < n", s)
 	}
 	return train.Shard{Index: a, Of: b}, nil
-}
-
-func parseFloats(s string) ([]float64, error) {
-	var out []float64
-	for _, f := range strings.Split(s, ",") {
-		v, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
-		if err != nil {
-			return nil, fmt.Errorf("%q is not a number", f)
-		}
-		out = append(out, v)
-	}
-	return out, nil
 }

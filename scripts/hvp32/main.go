@@ -29,6 +29,7 @@ import (
 
 	"github.com/sgdyn/sgdyn/data"
 	"github.com/sgdyn/sgdyn/experiment"
+	"github.com/sgdyn/sgdyn/internal/floatlist"
 	"github.com/sgdyn/sgdyn/models"
 	"github.com/sgdyn/sgdyn/probe"
 	"github.com/sgdyn/sgdyn/train"
@@ -46,13 +47,9 @@ func main() {
 	if *runDir == "" {
 		log.Fatal("-run is required")
 	}
-	var hs []float64
-	for _, f := range strings.Split(*steps, ",") {
-		h, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
-		if err != nil || !(h > 0) {
-			log.Fatalf("-steps: %q is not a positive number", f)
-		}
-		hs = append(hs, h)
+	hs, err := floatlist.Positive(*steps)
+	if err != nil {
+		log.Fatalf("-steps: %v", err)
 	}
 	ref, err := train.LoadReference(*runDir, "")
 	if err != nil {

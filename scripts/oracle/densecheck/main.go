@@ -25,11 +25,10 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/sgdyn/sgdyn/data"
+	"github.com/sgdyn/sgdyn/internal/floatlist"
 	"github.com/sgdyn/sgdyn/internal/npy"
 	"github.com/sgdyn/sgdyn/models"
 	"github.com/sgdyn/sgdyn/train"
@@ -46,13 +45,9 @@ func main() {
 	if *runDir == "" || *out == "" {
 		log.Fatal("-run and -out are required")
 	}
-	var hs []float64
-	for _, f := range strings.Split(*steps, ",") {
-		h, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
-		if err != nil || !(h > 0) {
-			log.Fatalf("-steps: %q is not a positive number", f)
-		}
-		hs = append(hs, h)
+	hs, err := floatlist.Positive(*steps)
+	if err != nil {
+		log.Fatalf("-steps: %v", err)
 	}
 	ref, err := train.LoadReference(*runDir, "")
 	if err != nil {
