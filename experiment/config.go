@@ -53,9 +53,11 @@ type HessianSection struct {
 	// flat_hvps), found within flat_hvps products when not dense.
 	Flat     int `yaml:"flat" json:"flat"`
 	FlatHVPs int `yaml:"flat_hvps" json:"flat_hvps"`
-	// FlatFloat32 grows the matrix-free search from float32 products,
-	// certifying with float64 ones (probe.SurveyOptions.FlatFloat32).
-	FlatFloat32 bool `yaml:"flat_float32,omitempty" json:"flat_float32,omitempty"`
+	// Products is how the Krylov searches and stochastic estimates make
+	// their products: forward (default) or central; what the survey
+	// reports is certified by central products either way
+	// (probe.SurveyOptions.Products).
+	Products string `yaml:"products,omitempty" json:"products,omitempty"`
 	// FlatThreshold: window-flat means |lambda| eta T below it, with the
 	// largest ensemble eta and its steps T.
 	FlatThreshold float64 `yaml:"flat_threshold" json:"flat_threshold"`
@@ -181,6 +183,9 @@ func (c Config) Validate() error {
 	if h.EvalExamples < 1 || h.NoiseBatches < 2 || !(h.Tol > 0) || !(h.FDStep > 0) {
 		return fmt.Errorf("hessian: eval_examples %d and noise_batches %d must be at least 1 and 2, tol %g and fd_step %g positive", h.EvalExamples, h.NoiseBatches, h.Tol, h.FDStep)
 	}
+	if _, err := probe.ParseProducts(h.Products); err != nil {
+		return fmt.Errorf("hessian: %w", err)
+	}
 	return nil
 }
 
@@ -237,7 +242,7 @@ func (c Config) SurveyOptions(n int) probe.SurveyOptions {
 		DensityStarts: h.DensityStarts, DensitySteps: h.DensitySteps, TraceSamples: h.TraceSamples,
 		NoiseBatches: h.NoiseBatches, BatchSize: c.Ensemble.Batch, Sampling: data.Sampling(surveySampling(c.Schemes(n), c.SGD.Sampling)),
 		FDStep: h.FDStep, Seed: h.Seed,
-		Dense: h.Dense, DenseByProducts: h.DenseByProducts, Flat: h.Flat, FlatHVPs: h.FlatHVPs, FlatFloat32: h.FlatFloat32, Nulls: h.Nulls, TopAbs: h.TopAbs, Smallest: h.Smallest, NoiseOnEval: h.NoiseOnEval,
+		Dense: h.Dense, DenseByProducts: h.DenseByProducts, Flat: h.Flat, FlatHVPs: h.FlatHVPs, Products: probe.Products(h.Products), Nulls: h.Nulls, TopAbs: h.TopAbs, Smallest: h.Smallest, NoiseOnEval: h.NoiseOnEval,
 		Window: probe.Window{LR: slices.Max(c.Ensemble.LR), Steps: c.Ensemble.Steps, Threshold: h.FlatThreshold},
 	}
 }

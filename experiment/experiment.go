@@ -226,7 +226,6 @@ func (e *Experiment) survey(ctx context.Context, ref *train.Reference) (*probe.S
 		return nil, err
 	}
 	opts.NewModel = ref.NewProbeModel // more instances: the dense Hessian on every core
-	opts.NewSearchModel = ref.NewFloat32ProbeModel
 	s, err := probe.RunSurvey(ctx, m, ref.Data.Train, ref.W, opts, SurveyProgress(e.opts.Progress))
 	if err != nil {
 		return nil, SurveyError(ctx, err)

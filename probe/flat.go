@@ -43,9 +43,9 @@ type FlatOptions struct {
 	// at least 2K + len(Start).
 	MaxBasis int
 	// Certify, if not nil, makes the K certificates instead of the search's
-	// operator: e.g. float64 products certifying a search run on cheaper
-	// float32 ones (SurveyOptions.FlatFloat32). It counts against HVPs
-	// like the others.
+	// operator: e.g. central differences certifying a search run on
+	// cheaper forward ones (SurveyOptions.Products). It counts against
+	// HVPs like the others.
 	Certify Operator
 }
 
@@ -374,14 +374,7 @@ func (s *flatSpace) restart(keep int) error {
 // addCoefficients removes from w its components along the orthonormal
 // basis by classical Gram-Schmidt and adds them to c[:len(basis)].
 func addCoefficients(c, w []float64, basis [][]float64) {
-	d := make([]float64, len(basis))
-	for i, q := range basis {
-		d[i] = floats.Dot(q, w)
-	}
-	for i, q := range basis {
-		floats.AddScaled(w, -d[i], q)
-		c[i] += d[i]
-	}
+	floats.Add(c[:len(basis)], project(w, basis))
 }
 
 // flatSingular holds the k smallest singular values of T, ascending, and,

@@ -695,32 +695,30 @@ func BenchmarkFlatDirections(b *testing.B) {
 	}
 }
 
-// TestSurveyFlatFloat32 runs the matrix-free flat search of a survey on
-// float32 products and checks that every certificate is still a float64
-// product and that the search finds directions about as flat as the
-// float64 search's.
-func TestSurveyFlatFloat32(t *testing.T) {
+// TestSurveyProducts runs a survey on each kind of product and checks
+// that every reported eigenpair and flat direction is still measured by a
+// central product, and that forward products find eigenvalues as accurate
+// and directions about as flat as central ones.
+func TestSurveyProducts(t *testing.T) {
 	const n = 120
 	m, ds, w := trainedMLP(t, n)
 	o := SurveyOptions{EvalExamples: n, Top: 2, Bottom: -1, Bulk: -1, Flat: 3, FlatHVPs: 80, BatchSize: 8, NoiseBatches: 4,
-		DensityStarts: -1, TraceSamples: -1, Window: Window{LR: 0.1, Steps: 100}, Seed: 3}
-	s64, err := RunSurvey(context.Background(), m, ds, w, o, nil)
+		DensityStarts: 2, DensitySteps: 10, TraceSamples: 4, Window: Window{LR: 0.1, Steps: 100}, Seed: 3, Products: "double"}
+	if _, err := RunSurvey(context.Background(), m, ds, w, o, nil); err == nil || !strings.Contains(err.Error(), `"double"`) {
+		t.Fatalf("unknown products: got %v", err)
+	}
+	o.Products = CentralProducts
+	central, err := RunSurvey(context.Background(), m, ds, w, o, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	o.FlatFloat32 = true
-	if _, err := RunSurvey(context.Background(), m, ds, w, o, nil); err == nil || !strings.Contains(err.Error(), "float32") {
-		t.Fatalf("no float32 instance: got %v", err)
-	}
-	o.NewSearchModel = func() (models.Model, error) {
-		return models.New(models.Config{Kind: "mlp", DType: "float32", MLP: models.MLPConfig{Hidden: []int{8}}}, models.Shape{Inputs: 6, Classes: 3}, 99)
-	}
-	s32, err := RunSurvey(context.Background(), m, ds, w, o, nil)
+	o.Products = ""
+	fwd, err := RunSurvey(context.Background(), m, ds, w, o, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s64.Flat == nil || s32.Flat == nil || !s32.Flat.Float32 || s64.Flat.Float32 {
-		t.Fatalf("flat summaries %+v and %+v", s64.Flat, s32.Flat)
+	if fwd.Settings.Products != ForwardProducts || central.Settings.Products != CentralProducts {
+		t.Fatalf("settings record products %q and %q", central.Settings.Products, fwd.Settings.Products)
 	}
 	var eval data.Batch
 	ds.Fill(&eval, data.EvenlySpaced(ds.Len(), n))
@@ -730,23 +728,37 @@ func TestSurveyFlatFloat32(t *testing.T) {
 	}
 	hu := make([]float64, len(w))
 	var flat int
-	for i, d := range s32.Directions {
-		if !strings.HasPrefix(d.Source, "flat-") {
-			continue
-		}
-		flat++
-		if err := h.Apply(hu, s32.Vectors[i]); err != nil {
+	for i, d := range fwd.Directions {
+		if err := h.Apply(hu, fwd.Vectors[i]); err != nil {
 			t.Fatal(err)
 		}
-		if got := math.Sqrt(dot(hu, hu)); math.Abs(got-d.HNorm) > 1e-9*got {
-			t.Errorf("%s: certificate %.12g, a float64 product gives %.12g", d.Source, d.HNorm, got)
+		got := math.Sqrt(dot(hu, hu))
+		if math.Abs(got-d.HNorm) > 1e-9*got {
+			t.Errorf("%s: ||H u|| reported %.12g, a central product gives %.12g", d.Source, d.HNorm, got)
+		}
+		if strings.HasPrefix(d.Source, "top-") {
+			if want := dot(fwd.Vectors[i], hu); math.Abs(d.Lambda-want) > 1e-12*math.Abs(want) {
+				t.Errorf("%s: lambda %.15g, the central Rayleigh quotient %.15g", d.Source, d.Lambda, want)
+			}
+		}
+		if strings.HasPrefix(d.Source, "flat-") {
+			flat++
 		}
 	}
 	if flat != 3 {
 		t.Fatalf("%d flat directions, want 3", flat)
 	}
-	if s32.Flat.Delta > 1.5*s64.Flat.Delta {
-		t.Errorf("float32 search reached delta %.3g, the float64 one %.3g", s32.Flat.Delta, s64.Flat.Delta)
+	for i, ev := range fwd.Top {
+		c := central.Top[i]
+		if e := math.Abs(ev.Value - c.Value); e > 1e-8*ev.Value || ev.Residual > 2*c.Residual+1e-6*fwd.Top[0].Value {
+			t.Errorf("top-%d: lambda %.12g (residual %.3g) on forward products, %.12g (residual %.3g) on central ones", i, ev.Value, ev.Residual, c.Value, c.Residual)
+		}
 	}
-	t.Logf("delta %.3g (float64 search) %.3g (float32 search), %d and %d products", s64.Flat.Delta, s32.Flat.Delta, s64.HVPs, s32.HVPs)
+	if fwd.Flat.Delta > 1.5*central.Flat.Delta {
+		t.Errorf("forward search reached delta %.3g, the central one %.3g", fwd.Flat.Delta, central.Flat.Delta)
+	}
+	if e := math.Abs(fwd.Trace.Mean - central.Trace.Mean); e > 1e-6*math.Abs(central.Trace.Mean) {
+		t.Errorf("trace %.10g on forward products, %.10g on central ones", fwd.Trace.Mean, central.Trace.Mean)
+	}
+	t.Logf("delta %.3g (central) %.3g (forward), %d and %d products", central.Flat.Delta, fwd.Flat.Delta, central.HVPs, fwd.HVPs)
 }

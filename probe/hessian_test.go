@@ -187,9 +187,32 @@ func TestMinibatchNoiseMatchesExact(t *testing.T) {
 	}
 	wantC, wantS2 := popVar(gs)/batch, popVar(cs)/batch
 
-	got, _, err := MinibatchNoise(context.Background(), []models.Model{m}, ds, w, dirs, NoiseOptions{Batches: 800, BatchSize: batch, Sampling: data.WithReplacement, Seed: 9}, nil)
+	opts := NoiseOptions{Batches: 800, BatchSize: batch, Sampling: data.WithReplacement, Seed: 9}
+	got, central, err := MinibatchNoise(context.Background(), []models.Model{m}, ds, w, dirs, opts, nil)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// Forward products see the same batches and gradients, and curvatures
+	// within round-off and first-order truncation of the central ones.
+	opts.Forward = true
+	fwd, forward, err := MinibatchNoise(context.Background(), []models.Model{m}, ds, w, dirs, opts, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var curvScale float64
+	for _, c := range central.Curv {
+		curvScale = max(curvScale, math.Abs(c[0]))
+	}
+	for j := range central.Curv {
+		if e := relDiff(forward.Grad[j], central.Grad[j]); e != 0 {
+			t.Fatalf("batch %d: forward products changed the gradients by %g", j, e)
+		}
+		if d := math.Abs(forward.Curv[j][0] - central.Curv[j][0]); d > 1e-5*curvScale {
+			t.Fatalf("batch %d: u^T H_B u = %.10g forward, %.10g central", j, forward.Curv[j][0], central.Curv[j][0])
+		}
+	}
+	if d := math.Abs(fwd[0].S2 - got[0].S2); d > 1e-4*got[0].S2 {
+		t.Errorf("s2 = %.8g forward, %.8g central", fwd[0].S2, got[0].S2)
 	}
 	if d := math.Abs(got[0].C - wantC); d > 4*got[0].CErr {
 		t.Errorf("c = %g +- %g, exact %g", got[0].C, got[0].CErr, wantC)
@@ -399,6 +422,82 @@ func TestHessianRefusesUnholdablePattern(t *testing.T) {
 			t.Errorf("%s: error %q does not say why", c.name, err)
 		case !c.refuse && err != nil:
 			t.Errorf("%s: %v", c.name, err)
+		}
+	}
+}
+
+// TestForwardHessian checks the forward-difference products: exact (up to
+// round-off) on least squares, whose gradient is linear; within 1e-6 of
+// the central products on a tanh MLP and a ReLU/max-pool CNN with its
+// pattern held; and with a truncation error that scales with the step, as
+// (e/2) D^3L[v, v] does: a product divided by 2e, or differenced against
+// the wrong base gradient, fails one of the three.
+func TestForwardHessian(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 11))
+	lin, wl := newModel(t, models.Config{Kind: "linreg"}, models.Shape{Inputs: 8})
+	for i := range wl {
+		wl[i] = rng.NormFloat64()
+	}
+	mlp, wm := newModel(t, models.Config{Kind: "mlp", MLP: models.MLPConfig{Hidden: []int{12, 8}}}, models.Shape{Inputs: 6, Classes: 4})
+	cnn, wc := newModel(t, models.Config{Kind: "cnn", Impl: "fused", CNN: models.CNNConfig{Width: 2, Hidden: 6}}, models.Shape{Image: []int{3, 8, 8}, Classes: 10})
+	img := &data.Batch{N: 24, X: make([]float64, 24*3*64), Labels: make([]int, 24)}
+	for i := range img.X {
+		img.X[i] = rng.NormFloat64()
+	}
+	for i := range img.Labels {
+		img.Labels[i] = rng.IntN(10)
+	}
+	for _, c := range []struct {
+		name      string
+		m         models.Model
+		b         *data.Batch
+		w         []float64
+		tol       float64
+		quadratic bool
+	}{
+		{"linreg", lin, randomBatch(rng, 50, 8, 2), wl, 1e-7, true},
+		{"tanh MLP", mlp, randomBatch(rng, 40, 6, 4), wm, 1e-6, false},
+		{"ReLU CNN", cnn, img, wc, 1e-6, false},
+	} {
+		h, err := NewHessian(c.m, c.b, c.w, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := len(c.w)
+		want, got, coarse := make([]float64, p), make([]float64, p), make([]float64, p)
+		for trial := range 3 {
+			v := randomUnit(rng, p)
+			for i := range v {
+				v[i] *= 2 // the step must scale with ||v||
+			}
+			if err := h.Apply(want, v); err != nil {
+				t.Fatal(err)
+			}
+			if err := h.Forward(0).Apply(got, v); err != nil {
+				t.Fatal(err)
+			}
+			if e := relDiff(got, want); e > c.tol {
+				t.Errorf("%s, vector %d: forward product %.3g from the central one (relative), want below %g", c.name, trial, e, c.tol)
+			}
+			if c.quadratic {
+				continue
+			}
+			// At steps 1e-3 and 1e-2 truncation dominates round-off and
+			// grows tenfold with the step.
+			if err := h.Forward(1e-3).Apply(got, v); err != nil {
+				t.Fatal(err)
+			}
+			if err := h.Forward(1e-2).Apply(coarse, v); err != nil {
+				t.Fatal(err)
+			}
+			if r := relDiff(coarse, want) / relDiff(got, want); r < 7 || r > 13 {
+				t.Errorf("%s, vector %d: the forward error grew %.3g-fold from step 1e-3 to 1e-2, want about 10 (first order)", c.name, trial, r)
+			}
+		}
+		now := make([]float64, p)
+		c.m.Params(now)
+		if relDiff(now, c.w) != 0 {
+			t.Errorf("%s: forward products moved the model's parameters", c.name)
 		}
 	}
 }

@@ -274,13 +274,7 @@ func (k *krylov) restart(rng *rand.Rand) bool {
 // vectors basis by classical Gram-Schmidt and returns the component that
 // was removed along basis[track] (0 if track is out of range).
 func orthogonalize(w []float64, basis [][]float64, track int) float64 {
-	c := make([]float64, len(basis))
-	for i, b := range basis {
-		c[i] = floats.Dot(b, w)
-	}
-	for i, b := range basis {
-		floats.AddScaled(w, -c[i], b)
-	}
+	c := project(w, basis)
 	if track >= 0 && track < len(c) {
 		return c[track]
 	}

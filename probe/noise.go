@@ -19,7 +19,11 @@ type NoiseOptions struct {
 	// Stream is the first sampler stream; batch j uses stream Stream+j.
 	// Keep the range distinct from training (0) and replica (1..R) streams.
 	Stream uint64
-	Step   float64 // finite-difference displacement, default DefaultFDStep
+	Step   float64 // central-difference displacement, default DefaultFDStep
+	// Forward measures u^T H_B u by forward differences (ForwardHessian,
+	// at DefaultForwardStep) from the batch gradient the gradient noise
+	// needs anyway: a batch then costs 1 + K gradients instead of 1 + 2K.
+	Forward bool
 	// Boot is the number of bootstrap resamples of the batches behind the
 	// intervals of c and s2 (default 1000; -1: none).
 	Boot int
@@ -59,7 +63,8 @@ type NoiseSamples struct {
 // MinibatchNoise measures, for each unit direction in dirs, the variance
 // across M random minibatches of the gradient and of the curvature along
 // it, at the point w0, and returns the per-batch values as well. Each
-// minibatch costs one gradient plus two per direction. ms are independent
+// minibatch costs one gradient plus two per direction (one with
+// opts.Forward). ms are independent
 // instances of one model (models are not safe for concurrent use); the
 // batches are spread over them, and every batch is computed exactly as on
 // one instance, so the results do not depend on len(ms).
@@ -125,6 +130,9 @@ func MinibatchNoise(ctx context.Context, ms []models.Model, ds data.Dataset, w0 
 			return fmt.Errorf("noise: minibatch %d: %w", j, err)
 		}
 		op := contextOperator{ctx, h}
+		if opts.Forward {
+			op.Operator = h.Forward(0)
+		}
 		g, a := make([]float64, K), make([]float64, K*K)
 		for i, u := range dirs {
 			g[i] = dot(u, h.Grad0)

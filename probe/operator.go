@@ -82,6 +82,15 @@ func (c *CountingOperator) Apply(dst, v []float64) error {
 	return err
 }
 
+// progressFrom returns an OnApply for a second counter whose calls
+// continue c's count in c's progress (nil when c reports none).
+func (c *CountingOperator) progressFrom() func(int) {
+	if c.OnApply == nil {
+		return nil
+	}
+	return func(calls int) { c.OnApply(c.Calls + calls) }
+}
+
 // pcgStream is the second PCG seed word used everywhere in the package, so
 // that a single user seed determines every random vector.
 const pcgStream = 0xda3e39cb94b95bdb

@@ -41,17 +41,13 @@ type SurveyOptions struct {
 	// search (FlatDirections) with a budget of FlatHVPs products.
 	Flat     int
 	FlatHVPs int
-	// FlatFloat32, with the matrix-free search, grows its Krylov space
-	// from float32 products (step FlatFloat32Step, on NewSearchModel's
-	// instance) and certifies every direction with a float64 product as
-	// before. On the CIFAR-10 CNN a float32 product is 1.8x cheaper and
-	// within 2e-6 lambda_max of the float64 one (scripts/hvp32), yet at
-	// the same budget the float32 search certified delta 0.028 where the
-	// float64 one reached 0.018, in 1.66x less time (BENCHMARKS.md), so
-	// it is off by default.
-	FlatFloat32     bool                         `json:",omitempty"`
-	FlatFloat32Step float64                      `json:",omitempty"` // default DefaultFlatFloat32Step
-	NewSearchModel  func() (models.Model, error) `json:"-"`          // a float32 instance of the surveyed model
+	// Products is how the survey's searches and stochastic estimates make
+	// their products: the Krylov spaces of Lanczos and of the flat search,
+	// the spectral density, the trace and the noise batches' u^T H_B u
+	// (default ForwardProducts). Whatever it is, every eigenpair and flat
+	// direction the survey reports, and H u along every probed direction,
+	// is measured by a fresh central product.
+	Products Products `json:",omitempty"`
 	// Nulls is how many exact symmetry nulls the dense path probes as
 	// controls (default 2; -1: none).
 	Nulls int
@@ -100,12 +96,39 @@ type SurveyOptions struct {
 	Workers int `json:"-"`
 }
 
-// DefaultFlatFloat32Step is the finite-difference step of float32
-// products: float32 round-off divided by the step dominates their error
-// (with ReLU/max-pool patterns held fixed the truncation is tiny), so it
-// is far larger than DefaultFDStep; on the CNN the error falls from 7e-5
-// to 2.5e-5 between 1e-2 and 3e-2 (scripts/hvp32).
-const DefaultFlatFloat32Step = 3e-2
+// Products is how the survey's searches and estimates make their
+// Hessian-vector products. The measurements it reports (Ritz residuals,
+// the flat certificates, H u along every probed direction, the dense
+// Hessian) always use central differences; the Krylov searches and the
+// stochastic estimates need products only to far above either kind's
+// error, and their result is certified afterwards.
+type Products string
+
+const (
+	// CentralProducts are float64 central differences (Hessian.Apply):
+	// two gradients a product, symmetric to O(step^2).
+	CentralProducts Products = "central"
+	// ForwardProducts are float64 forward differences from the gradient
+	// at w0 that the stage has anyway (ForwardHessian): one gradient a
+	// product. On the CIFAR-10 CNN they are within 2e-8 of the central
+	// products on the certified flat directions (||H u|| 0.016) and on
+	// random ones, and 1.7e-7 (relative) along the top eigenvectors
+	// (DefaultForwardStep); float32 central products, which cost more
+	// than these, are 2e-5 off.
+	ForwardProducts Products = "forward"
+)
+
+// ParseProducts returns the kind of products s names ("" is the
+// default, ForwardProducts).
+func ParseProducts(s string) (Products, error) {
+	switch p := Products(s); p {
+	case "":
+		return ForwardProducts, nil
+	case CentralProducts, ForwardProducts:
+		return p, nil
+	}
+	return "", fmt.Errorf("products %q: want forward or central", s)
+}
 
 // MaxDenseAsymmetry is the largest asymmetry of the dense Hessian, relative
 // to max |lambda|, the survey accepts without a warning. On NanoGPT-960
@@ -164,6 +187,9 @@ func (o SurveyOptions) WithDefaults() SurveyOptions {
 	def(&o.DensityStarts, 4)
 	def(&o.DensitySteps, 30)
 	def(&o.TraceSamples, 8)
+	if o.Products == "" {
+		o.Products = ForwardProducts
+	}
 	def(&o.NoiseBatches, 32)
 	if o.Dense || o.FlatHVPs > 0 {
 		def(&o.Flat, 8)
@@ -285,9 +311,6 @@ type FlatSummary struct {
 	Delta  float64 `json:"delta"` // largest certified ||H u|| among the directions
 	Target float64 `json:"target_delta"`
 	Method string  `json:"method"`
-	// Float32 says the space grew from float32 products (FlatFloat32);
-	// the certificates are float64 either way.
-	Float32 bool `json:"float32_search,omitempty"`
 }
 
 // Eigenvalue is a Ritz value with its residual ||H v - lambda v||.
@@ -324,6 +347,9 @@ func RunSurvey(ctx context.Context, m models.Model, train data.Dataset, w0 []flo
 	if o.Flat > 0 && !(o.Window.LR > 0 && o.Window.Steps > 0) {
 		return nil, fmt.Errorf("survey: flat directions need the ensemble window (lr and steps)")
 	}
+	if _, err := ParseProducts(string(o.Products)); err != nil {
+		return nil, fmt.Errorf("survey: %w", err)
+	}
 	idx := data.EvenlySpaced(train.Len(), o.EvalExamples)
 	n := len(idx)
 	var eval data.Batch
@@ -345,6 +371,16 @@ func RunSurvey(ctx context.Context, m models.Model, train data.Dataset, w0 []flo
 	counter := &CountingOperator{Op: contextOperator{ctx, h}}
 	stage := "lanczos"
 	counter.OnApply = func(calls int) { progress(stage, calls, 0) }
+	// estimates returns the operator a search or a stochastic estimate
+	// runs on (o.Products) and a func that adds its products to counter's
+	// once it is done.
+	estimates := func() (*CountingOperator, func()) {
+		if o.Products != ForwardProducts {
+			return counter, func() {}
+		}
+		fwd := &CountingOperator{Op: contextOperator{ctx, h.Forward(0)}, OnApply: counter.progressFrom()}
+		return fwd, func() { counter.Calls += fwd.Calls }
+	}
 	clock := newStopwatch()
 	// hu[i] = H u_i for every probed direction, from the products made anyway.
 	var hu [][]float64
@@ -391,13 +427,19 @@ func RunSurvey(ctx context.Context, m models.Model, train data.Dataset, w0 []flo
 		denseDirs(s, spec, o, add)
 		clock.lap()
 	} else {
-		if err := lanczosDirs(s, counter, o, add); err != nil {
+		search, done := estimates()
+		err := lanczosDirs(s, search, counter, o, add)
+		done()
+		if err != nil {
 			return nil, err
 		}
 		s.Stages["lanczos"] = clock.lap()
 		if o.Flat > 0 {
 			stage = "flat search"
-			if err := flatDirs(ctx, s, counter, m, train, &eval, w0, h.Grad0, o, add); err != nil {
+			search, done := estimates()
+			err := flatDirs(ctx, s, search, counter, m, train, w0, h.Grad0, o, add)
+			done()
+			if err != nil {
 				return nil, err
 			}
 			s.Stages["flat"] = clock.lap()
@@ -456,7 +498,9 @@ func RunSurvey(ctx context.Context, m models.Model, train data.Dataset, w0 []flo
 	s.Stages["curvature"] = clock.lap()
 	if o.DensityStarts > 0 && s.Dense == nil {
 		stage = "density"
-		d, err := SpectralDensity(counter, DensityOptions{Starts: o.DensityStarts, Steps: o.DensitySteps, Seed: o.Seed})
+		op, done := estimates()
+		d, err := SpectralDensity(op, DensityOptions{Starts: o.DensityStarts, Steps: o.DensitySteps, Seed: o.Seed})
+		done()
 		if err != nil {
 			return nil, fmt.Errorf("survey: %w", err)
 		}
@@ -465,7 +509,9 @@ func RunSurvey(ctx context.Context, m models.Model, train data.Dataset, w0 []flo
 	}
 	if o.TraceSamples > 0 && s.Dense == nil {
 		stage = "trace"
-		tr, err := HutchinsonTrace(counter, o.TraceSamples, o.Seed)
+		op, done := estimates()
+		tr, err := HutchinsonTrace(op, o.TraceSamples, o.Seed)
+		done()
 		if err != nil {
 			return nil, fmt.Errorf("survey: %w", err)
 		}
@@ -509,7 +555,7 @@ func RunSurvey(ctx context.Context, m models.Model, train data.Dataset, w0 []flo
 	s.Stages["example noise"] = clock.lap()
 	noise, samples, err := MinibatchNoise(ctx, ms, train, w0, s.Vectors, NoiseOptions{
 		Batches: o.NoiseBatches, BatchSize: o.BatchSize, Sampling: o.Sampling,
-		Seed: o.Seed, Stream: NoiseStream, Step: o.FDStep,
+		Seed: o.Seed, Stream: NoiseStream, Step: o.FDStep, Forward: o.Products == ForwardProducts,
 	}, func(done, total int) { progress("noise", done, total) })
 	if err != nil {
 		return nil, fmt.Errorf("survey: %w", err)
@@ -690,15 +736,18 @@ func classifyDirections(s *Survey, o SurveyOptions) {
 	}
 }
 
-// lanczosDirs adds the top and bottom Ritz pairs. With MaxIter 0 it grows
-// the Krylov cap until every requested pair converges (up to 8 times the
-// default or P), and labels the pairs that still did not.
-func lanczosDirs(s *Survey, counter *CountingOperator, o SurveyOptions, add func(Direction, []float64, []float64)) error {
+// lanczosDirs adds the top and bottom Ritz pairs of a Lanczos run on
+// search, each measured by a fresh product of certify: its eigenvalue is
+// that product's Rayleigh quotient and its residual the true one. With
+// MaxIter 0 it grows the Krylov cap until every requested pair converges
+// (up to 8 times the default or P), and labels the pairs that still did
+// not.
+func lanczosDirs(s *Survey, search, certify *CountingOperator, o SurveyOptions, add func(Direction, []float64, []float64)) error {
 	if o.Top+o.Bottom == 0 {
 		s.Converged = true
 		return nil
 	}
-	p := counter.Dim()
+	p := search.Dim()
 	maxIter := o.MaxIter
 	if maxIter == 0 {
 		maxIter = max(3*(o.Top+o.Bottom)+20, 60)
@@ -706,7 +755,7 @@ func lanczosDirs(s *Survey, counter *CountingOperator, o SurveyOptions, add func
 	var lz *LanczosResult
 	for {
 		var err error
-		lz, err = Lanczos(counter, LanczosOptions{Top: o.Top, Bottom: o.Bottom, Tol: o.Tol, MaxIter: min(maxIter, p), Seed: o.Seed})
+		lz, err = Lanczos(search, LanczosOptions{Top: o.Top, Bottom: o.Bottom, Tol: o.Tol, MaxIter: min(maxIter, p), Seed: o.Seed})
 		if err != nil {
 			return fmt.Errorf("survey: %w", err)
 		}
@@ -725,24 +774,27 @@ func lanczosDirs(s *Survey, counter *CountingOperator, o SurveyOptions, add func
 		}
 	}
 	// True residuals: the Lanczos estimate |beta s| is exact only in exact
-	// arithmetic, and finite-difference products are not exact.
+	// arithmetic, and finite-difference products are not exact (forward
+	// ones not even linear). The Rayleigh quotient of the fresh product
+	// is the eigenvalue the residual is smallest for.
 	one := func(source string, pr Eigenpair) (Eigenvalue, error) {
 		hv := make([]float64, p)
-		if err := counter.Apply(hv, pr.Vector); err != nil {
+		if err := certify.Apply(hv, pr.Vector); err != nil {
 			return Eigenvalue{}, fmt.Errorf("survey: residual of %s: %w", source, err)
 		}
+		theta := dot(pr.Vector, hv)
 		r := make([]float64, p)
 		for i := range r {
-			r[i] = hv[i] - pr.Value*pr.Vector[i]
+			r[i] = hv[i] - theta*pr.Vector[i]
 		}
-		ev := Eigenvalue{Value: pr.Value, Residual: norm(r)}
+		ev := Eigenvalue{Value: theta, Residual: norm(r)}
 		ev.Converged = ev.Residual <= o.Tol*lmax
 		cert := fmt.Sprintf("Lanczos Ritz pair, residual %.2g (%.2g lambda_max)", ev.Residual, ev.Residual/lmax)
 		if !ev.Converged {
 			cert = "NOT CONVERGED: " + cert
 			s.Warnings = append(s.Warnings, fmt.Sprintf("%s did not converge: residual %.2g lambda_max > tolerance %.2g (raise --max-iter)", source, ev.Residual/lmax, o.Tol))
 		}
-		add(Direction{Source: source, Lambda: pr.Value, Residual: ev.Residual, HNorm: norm(hv), Certificate: cert}, pr.Vector, hv)
+		add(Direction{Source: source, Lambda: theta, Residual: ev.Residual, HNorm: norm(hv), Certificate: cert}, pr.Vector, hv)
 		return ev, nil
 	}
 	for i, pr := range lz.Top {
@@ -812,8 +864,9 @@ func denseApply(spec *DenseSpectrum, dst, v []float64) {
 
 // flatDirs adds K certified flat directions from the matrix-free search,
 // started from centred minibatch gradients so that it stays out of the
-// exact symmetry nulls.
-func flatDirs(ctx context.Context, s *Survey, counter *CountingOperator, m models.Model, train data.Dataset, eval *data.Batch, w0, grad0 []float64, o SurveyOptions, add func(Direction, []float64, []float64)) error {
+// exact symmetry nulls. The search grows its space on search and
+// certifies on certify.
+func flatDirs(ctx context.Context, s *Survey, search, certify *CountingOperator, m models.Model, train data.Dataset, w0, grad0 []float64, o SurveyOptions, add func(Direction, []float64, []float64)) error {
 	// K starts reach a lower delta at a fixed budget than 2K; centring on
 	// the evaluation-set gradient keeps them orthogonal to the nulls
 	// without a pass over the whole training set.
@@ -823,21 +876,14 @@ func flatDirs(ctx context.Context, s *Survey, counter *CountingOperator, m model
 	}
 	target := o.Window.FlatBound()
 	fo := FlatOptions{K: o.Flat, HVPs: o.FlatHVPs, Delta: target, Start: starts}
-	search := counter
-	if o.FlatFloat32 {
-		if search, err = float32Products(o, eval, w0, counter); err != nil {
-			return fmt.Errorf("survey: flat search in float32: %w", err)
-		}
-		fo.Certify = counter
+	if search != certify {
+		fo.Certify = certify
 	}
 	res, err := FlatDirections(ctx, search, fo)
-	if search != counter { // the survey's product count includes the float32 ones
-		counter.Calls += search.Calls
-	}
 	if err != nil {
 		return fmt.Errorf("survey: flat search: %w", err)
 	}
-	s.Flat = &FlatSummary{K: o.Flat, Budget: o.FlatHVPs, HVPs: res.HVPs, Delta: res.Delta, Target: target, Method: res.Method, Float32: o.FlatFloat32}
+	s.Flat = &FlatSummary{K: o.Flat, Budget: o.FlatHVPs, HVPs: res.HVPs, Delta: res.Delta, Target: target, Method: res.Method}
 	if res.Delta > target {
 		s.Warnings = append(s.Warnings, fmt.Sprintf("flat search reached delta %.3g, above the window-flat bound %.3g = %g/(eta T): raise --flat-hvps", res.Delta, target, o.Window.Threshold))
 	}
@@ -846,34 +892,6 @@ func flatDirs(ctx context.Context, s *Survey, counter *CountingOperator, m model
 			Certificate: fmt.Sprintf("matrix-free flat search, certified ||H u|| = %.3g by one product (target %.3g)", fd.HNorm, target)}, fd.Vector, nil)
 	}
 	return nil
-}
-
-// float32Products is the Hessian of NewSearchModel's float32 instance on
-// eval at w0, counted, whose progress continues counter's.
-func float32Products(o SurveyOptions, eval *data.Batch, w0 []float64, counter *CountingOperator) (*CountingOperator, error) {
-	if o.NewSearchModel == nil {
-		return nil, fmt.Errorf("no float32 model instance (NewSearchModel)")
-	}
-	m32, err := o.NewSearchModel()
-	if err != nil {
-		return nil, err
-	}
-	if m32.NumParams() != len(w0) {
-		return nil, fmt.Errorf("the instance has %d parameters, the surveyed model %d", m32.NumParams(), len(w0))
-	}
-	step := o.FlatFloat32Step
-	if step <= 0 {
-		step = DefaultFlatFloat32Step
-	}
-	h32, err := NewHessian(m32, eval, w0, step)
-	if err != nil {
-		return nil, err
-	}
-	c32 := &CountingOperator{Op: h32}
-	if counter.OnApply != nil {
-		c32.OnApply = func(calls int) { counter.OnApply(counter.Calls + calls) }
-	}
-	return c32, nil
 }
 
 func norm(v []float64) float64 { return math.Sqrt(dot(v, v)) }

@@ -107,15 +107,9 @@ func (r *Reference) NewModel(dtype string) (models.Model, error) {
 // float64 gradients) and in the fused implementation whatever the run used,
 // since every implementation computes the same function and only the fused
 // one can hold its ReLU and max-pool pattern (models.Piecewise).
-func (r *Reference) NewProbeModel() (models.Model, error) { return r.probeModel("float64") }
-
-// NewFloat32ProbeModel is NewProbeModel in float32: the instance a
-// float32 flat search runs its products on (probe.SurveyOptions.FlatFloat32).
-func (r *Reference) NewFloat32ProbeModel() (models.Model, error) { return r.probeModel("float32") }
-
-func (r *Reference) probeModel(dtype string) (models.Model, error) {
+func (r *Reference) NewProbeModel() (models.Model, error) {
 	mc := r.Config.Model
-	mc.DType = dtype
+	mc.DType = "float64"
 	if mc.Kind != models.KindCustom {
 		mc.Impl = "fused"
 	}

@@ -39,7 +39,7 @@ func runHessian(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.BoolVar(&o.DenseByProducts, "dense-by-products", false, "with --dense: build the Hessian from P products even where the model has its own cheaper sweep of the same differences (the fused float64 transformer), to check one against the other")
 	fs.IntVar(&o.Flat, "flat", 0, "certified flat, non-null directions to probe (default 8 with --dense or --flat-hvps; -1: none)")
 	fs.IntVar(&o.FlatHVPs, "flat-hvps", 0, "product budget of the matrix-free flat search (without --dense)")
-	fs.BoolVar(&o.FlatFloat32, "flat-float32", false, "grow the matrix-free flat search from float32 products (about 1.8x cheaper on the CNN), certifying every direction with a float64 product as before")
+	products := fs.String("products", string(probe.ForwardProducts), "how Lanczos, the flat search, the density, the trace and the noise batches make their products: forward (float64 forward differences, one gradient a product) or central (two); every eigenpair and direction reported is measured by a central product either way")
 	fs.IntVar(&o.TopAbs, "top-abs", 0, "with --dense: probe the N largest-|lambda| eigenvectors instead of --top and --bottom")
 	fs.IntVar(&o.Smallest, "smallest", 0, "with --dense: probe the N smallest-|lambda| eigenvectors (the paper's flat bucket; usually nulls)")
 	fs.IntVar(&o.Nulls, "nulls", 0, "with --dense: exact symmetry nulls probed as controls (default 2; -1: none)")
@@ -52,8 +52,11 @@ func runHessian(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	var ref *train.Reference
 	var err error
+	if o.Products, err = probe.ParseProducts(*products); err != nil {
+		return fmt.Errorf("--products: %w", err)
+	}
+	var ref *train.Reference
 	switch {
 	case *runDir != "" && *weights == "":
 		ref, err = train.LoadReference(*runDir, *ckpt)
@@ -111,7 +114,6 @@ func runHessian(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	o.NewModel = ref.NewProbeModel
-	o.NewSearchModel = ref.NewFloat32ProbeModel
 	release, err := experiment.LockNew(*runDir, "sgdyn hessian")
 	if err != nil {
 		return err

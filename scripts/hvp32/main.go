@@ -1,16 +1,17 @@
-// Command hvp32 measures how far float32 Hessian-vector products (central
-// differences of float32 gradients, the activation pattern held fixed) are
-// from the float64 ones the probes use, and how much faster they are, at
-// a run's reference point: the question whether the matrix-free flat
-// search, which needs ||H u|| only to about 1e-4 lambda_max, could run on
-// float32 products with the float64 certificate kept.
+// Command hvp32 measures how far cheaper Hessian-vector products are from
+// the float64 central differences the probes certify with, and how much
+// faster they are, at a run's reference point: float32 central
+// differences, and with -forward float64 forward differences from the
+// cached gradient (probe.ForwardHessian, what the survey's searches and
+// stochastic estimates run on). The activation pattern is held fixed
+// throughout.
 //
 // Usage (from the repository root):
 //
-//	go run ./scripts/hvp32 -run RUN [-examples 512] [-vectors 3] [-steps 1e-3,3e-3,1e-2,3e-2,1e-1] [-directions flat-]
+//	go run ./scripts/hvp32 -run RUN [-examples 512] [-vectors 3] [-steps 1e-3,3e-3,1e-2,3e-2,1e-1] [-forward 1e-5,1e-6,1e-7] [-directions flat-]
 //
-// It prints, per unit vector and float32 step, ||H v|| (float64), the
-// float32 product's error and the two products' times. The vectors are
+// It prints, per unit vector, kind of product and step, ||H v|| (float64
+// central), the product's error and the two products' times. The vectors are
 // random, or with -directions the survey's directions whose source starts
 // with that prefix (RUN/hessian): a flat direction's small
 // ||H v|| shows the step's truncation error, which a random vector's
@@ -40,6 +41,7 @@ func main() {
 	examples := flag.Int("examples", 512, "evaluation examples, evenly spaced over the training set")
 	vectors := flag.Int("vectors", 3, "random unit vectors")
 	steps := flag.String("steps", "1e-3,3e-3,1e-2,3e-2,1e-1", "float32 finite-difference steps")
+	forward := flag.String("forward", "", "also float64 forward differences at these steps (e.g. 1e-5,1e-6,1e-7)")
 	prefix := flag.String("directions", "", "use the survey's directions whose source starts with this prefix, not random vectors")
 	flag.Parse()
 	log.SetFlags(0)
@@ -50,6 +52,12 @@ func main() {
 	hs, err := floatlist.Positive(*steps)
 	if err != nil {
 		log.Fatalf("-steps: %v", err)
+	}
+	var fs []float64
+	if *forward != "" {
+		if fs, err = floatlist.Positive(*forward); err != nil {
+			log.Fatalf("-forward: %v", err)
+		}
 	}
 	ref, err := train.LoadReference(*runDir, "")
 	if err != nil {
@@ -78,10 +86,22 @@ func main() {
 			log.Fatal(err)
 		}
 	}
+	type product struct {
+		name string
+		step float64
+		op   probe.Operator
+	}
+	var ops []product
+	for i, h := range hs {
+		ops = append(ops, product{"float32 central", h, h32[i]})
+	}
+	for _, h := range fs {
+		ops = append(ops, product{"float64 forward", h, h64.Forward(h)})
+	}
 	p := len(ref.W)
-	fmt.Printf("%s: %s, %d parameters, %d examples; float64 step %g\n", *runDir, mc.Kind, p, b.N, probe.DefaultFDStep)
-	fmt.Println("| vector | float32 step | ||H v|| | float32 error | relative | float32 product | float64 product |")
-	fmt.Println("|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Printf("%s: %s, %d parameters, %d examples; reference: float64 central differences, step %g\n", *runDir, mc.Kind, p, b.N, probe.DefaultFDStep)
+	fmt.Println("| vector | product | step | ||H v|| | error | relative | its time | reference's time |")
+	fmt.Println("|---:|---|---:|---:|---:|---:|---:|---:|")
 	vs, names, err := unitVectors(*runDir, *prefix, *vectors, p)
 	if err != nil {
 		log.Fatal(err)
@@ -94,14 +114,14 @@ func main() {
 		}
 		d64 := time.Since(t0)
 		nw := norm(want, nil)
-		for i, h := range hs {
+		for _, o := range ops {
 			t1 := time.Now()
-			if err := h32[i].Apply(got, v); err != nil {
+			if err := o.op.Apply(got, v); err != nil {
 				log.Fatal(err)
 			}
-			d32 := time.Since(t1)
+			d := time.Since(t1)
 			e := norm(got, want)
-			fmt.Printf("| %s | %g | %.4g | %.3g | %.3g | %v | %v |\n", names[k], h, nw, e, e/nw, d32.Round(time.Millisecond), d64.Round(time.Millisecond))
+			fmt.Printf("| %s | %s | %g | %.4g | %.3g | %.3g | %v | %v |\n", names[k], o.name, o.step, nw, e, e/nw, d.Round(time.Millisecond), d64.Round(time.Millisecond))
 		}
 	}
 }

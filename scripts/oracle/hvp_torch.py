@@ -124,6 +124,7 @@ def main():
     ap.add_argument("dir", help="output directory of scripts/oracle/hvpcheck")
     ap.add_argument("--tol", type=float, default=1e-4, help="largest relative error of H v accepted")
     ap.add_argument("--grad-tol", type=float, default=1e-10, help="largest relative error of the gradient accepted")
+    ap.add_argument("--forward-tol", type=float, default=1e-6, help="largest relative error of the forward-difference H v (hv_forward.npy) accepted")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (at most 2 on the shared machine)")
     ap.add_argument("--chunk", type=int, default=128, help="examples per double-backprop pass (memory bound)")
     args = ap.parse_args()
@@ -144,6 +145,7 @@ def main():
     V = load(d, "v.npy")
     HV = load(d, "hv.npy")
     HVu = load(d, "hv_unfrozen.npy") if os.path.exists(os.path.join(d, "hv_unfrozen.npy")) else None
+    HVf = load(d, "hv_forward.npy") if os.path.exists(os.path.join(d, "hv_forward.npy")) else None
     n = x.shape[0]
     if w0.numel() != net.size or x.dtype != torch.float64 or tuple(x.shape[1:]) != (3, 32, 32):
         raise SystemExit("inputs do not match the layout")
@@ -175,10 +177,12 @@ def main():
     # Hessian-vector products by double backprop.
     print("\n== Hessian-vector products ==")
     hdr = f"{'vec':>3}  {'||Hv|| torch':>13}  {'rel err':>10}  {'vHv sgdyn':>16}  {'vHv torch':>16}  {'vHv rel':>9}  {'torch s':>7}"
+    if HVf is not None:
+        hdr += f"  {'forward rel err':>15}"
     if HVu is not None:
         hdr += f"  {'unfrozen rel err':>16}"
     print(hdr)
-    worst = 0.0
+    worst, worst_fwd = 0.0, 0.0
     for j in range(V.shape[0]):
         v = torch.from_numpy(V[j])
         t0 = time.perf_counter()
@@ -194,6 +198,10 @@ def main():
         worst = max(worst, e)
         a, b = float(V[j] @ HV[j]), float(V[j] @ hv)
         line = f"{j:>3}  {np.linalg.norm(hv):13.6e}  {e:10.3e}  {a:16.10e}  {b:16.10e}  {abs(a - b) / abs(b):9.2e}  {th:7.2f}"
+        if HVf is not None:
+            ef = rel(HVf[j], hv)
+            worst_fwd = max(worst_fwd, ef)
+            line += f"  {ef:15.3e}"
         if HVu is not None:
             line += f"  {rel(HVu[j], hv):16.3e}"
         print(line)
@@ -208,8 +216,9 @@ def main():
     print("  exact argmax ties in active pools (identical receptive fields, not kinks): "
           + ", ".join(f"pool{s} {c}" for s, c in sorted(ties.items())))
 
-    ok = worst <= args.tol and gerr <= args.grad_tol
-    print(f"\nworst H v relative error {worst:.3e} (tol {args.tol:g}); gradient {gerr:.3e} (tol {args.grad_tol:g}): {'PASS' if ok else 'FAIL'}")
+    ok = worst <= args.tol and gerr <= args.grad_tol and worst_fwd <= args.forward_tol
+    fwd = f"; forward H v {worst_fwd:.3e} (tol {args.forward_tol:g})" if HVf is not None else ""
+    print(f"\nworst H v relative error {worst:.3e} (tol {args.tol:g}){fwd}; gradient {gerr:.3e} (tol {args.grad_tol:g}): {'PASS' if ok else 'FAIL'}")
     sys.exit(0 if ok else 1)
 
 

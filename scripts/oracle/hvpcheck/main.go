@@ -11,7 +11,8 @@
 //	labels.npy  (N) int64      the classes
 //	grad.npy    (P)            the mean-loss gradient at w0
 //	v.npy       (k, P)         the unit vectors
-//	hv.npy      (k, P)         sgdyn's H v
+//	hv.npy      (k, P)         sgdyn's H v (central differences, what it certifies with)
+//	hv_forward.npy (k, P)      its forward-difference H v (what its searches run on)
 //	layout.json                the model's Tensors(), in flat-vector order
 //	meta.json                  settings, loss and timings
 //
@@ -131,7 +132,8 @@ func main() {
 	rng := rand.New(rand.NewPCG(*vseed, 0x5eed))
 	k := *vectors
 	vs := make([]float64, k*p)
-	hvs := make([]float64, k*p)
+	hvs, fwds := make([]float64, k*p), make([]float64, k*p)
+	fwd := h.Forward(0)
 	var hvTimes []float64
 	for j := 0; j < k; j++ {
 		v := vs[j*p : (j+1)*p]
@@ -150,6 +152,9 @@ func main() {
 		}
 		d := time.Since(t)
 		hvTimes = append(hvTimes, d.Seconds())
+		if err := fwd.Apply(fwds[j*p:(j+1)*p], v); err != nil {
+			log.Fatal(err)
+		}
 		fmt.Printf("HVP %d: %v  ||Hv|| %.6g  v.Hv %.10g\n", j, d.Round(time.Millisecond), norm(hvs[j*p:(j+1)*p]), dot(v, hvs[j*p:(j+1)*p]))
 	}
 
@@ -166,6 +171,7 @@ func main() {
 	write("grad.npy", []int{p}, h.Grad0)
 	write("v.npy", []int{k, p}, vs)
 	write("hv.npy", []int{k, p}, hvs)
+	write("hv_forward.npy", []int{k, p}, fwds)
 	if err := writeInt64NPY(filepath.Join(*out, "labels.npy"), b.Labels); err != nil {
 		log.Fatal(err)
 	}
