@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/sgdyn/sgdyn/configs"
+	"github.com/sgdyn/sgdyn/probe"
 )
 
 func TestEnsembleSamplingList(t *testing.T) {
@@ -96,6 +97,13 @@ func TestParseDefaults(t *testing.T) {
 	held, err := Parse([]byte("model: {kind: linreg}\ndata: {kind: synthetic}\nhessian: {noise_on_eval: true}\n"))
 	if err != nil || !held.SurveyOptions(1000).NoiseOnEval {
 		t.Errorf("hessian: {noise_on_eval: true} does not reach the survey: %v", err)
+	}
+	central, err := Parse([]byte("model: {kind: linreg}\ndata: {kind: synthetic}\nhessian: {products: central}\n"))
+	if err != nil || central.SurveyOptions(1000).Products != probe.CentralProducts {
+		t.Errorf("hessian: {products: central} does not reach the survey: %v", err)
+	}
+	if _, err := Parse([]byte("model: {kind: linreg}\ndata: {kind: synthetic}\nhessian: {products: double}\n")); err == nil || !strings.Contains(err.Error(), `products "double"`) || strings.Contains(err.Error(), "\n") {
+		t.Errorf("hessian: {products: double}: got %v, want a one-line error naming it", err)
 	}
 	if again := c.WithDefaults(); !reflect.DeepEqual(again, c) {
 		t.Errorf("WithDefaults changed a parsed config:\n%+v\n%+v", again, c)

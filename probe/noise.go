@@ -64,10 +64,10 @@ type NoiseSamples struct {
 // across M random minibatches of the gradient and of the curvature along
 // it, at the point w0, and returns the per-batch values as well. Each
 // minibatch costs one gradient plus two per direction (one with
-// opts.Forward). ms are independent
-// instances of one model (models are not safe for concurrent use); the
-// batches are spread over them, and every batch is computed exactly as on
-// one instance, so the results do not depend on len(ms).
+// opts.Forward). ms are independent instances of one model (models are
+// not safe for concurrent use); the batches are spread over them, and
+// every batch is computed exactly as on one instance, so the results do
+// not depend on len(ms).
 //
 // Every minibatch is a fresh sample, the first batch of its own sampler
 // stream, never a slice of a permutation shared with the other batches:

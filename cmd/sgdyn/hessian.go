@@ -54,7 +54,7 @@ func runHessian(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	var err error
 	if o.Products, err = probe.ParseProducts(*products); err != nil {
-		return fmt.Errorf("--products: %w", err)
+		return err
 	}
 	var ref *train.Reference
 	switch {
