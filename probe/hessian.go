@@ -52,9 +52,10 @@ type Hessian struct {
 // A product costs one gradient where the central difference costs two,
 // at a truncation error of (e/2) D^3L[v, v] instead of O(e^2): with a
 // much smaller step (DefaultForwardStep) that error and the round-off
-// (~1e-16 |g| / e) are both far below what a Krylov search resolves, but the product is not exactly linear in v, so exact
-// measurements (Lanczos, the dense Hessian, certificates) keep the
-// central difference.
+// (~1e-16 |g| / e) are both far below what a Krylov search resolves. But
+// the product is not exactly linear in v, so what the survey reports
+// (Ritz residuals and eigenvalues, flat certificates, the dense Hessian)
+// is measured by central differences (SurveyOptions.Products).
 type ForwardHessian struct {
 	h    *Hessian
 	step float64
