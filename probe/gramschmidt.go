@@ -24,10 +24,10 @@ const gsMinWork = 1 << 18
 // With full reorthogonalisation the projections dominate a long Krylov
 // run's own arithmetic: at step m they read m basis vectors twice a pass,
 // so the flat search's 600-vector CNN basis (430 MB) streams through
-// memory some 500 GB over a run. The entries are split into fixed chunks
-// spread over the cores, and each d[i] is the sum of its chunks' partial
-// dots in chunk order, so the result does not depend on the number of
-// workers.
+// memory some 500 GB over a run (counted, not measured). The entries are
+// split into fixed chunks spread over the cores, and each d[i] is the sum
+// of its chunks' partial dots in chunk order, so the result does not
+// depend on the number of workers.
 func project(w []float64, basis [][]float64) []float64 {
 	n, m := len(w), len(basis)
 	d := make([]float64, m)
@@ -41,6 +41,12 @@ func project(w []float64, basis [][]float64) []float64 {
 	}
 	// parallel runs f on every chunk [lo, hi), chunk c on worker c % workers.
 	parallel := func(f func(c, lo, hi int)) {
+		if workers == 1 {
+			for c := range chunks {
+				f(c, c*gsChunk, min(n, (c+1)*gsChunk))
+			}
+			return
+		}
 		var wg sync.WaitGroup
 		for k := range workers {
 			wg.Add(1)

@@ -80,20 +80,18 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	h32 := make([]*probe.Hessian, len(hs))
-	for i, h := range hs {
-		if h32[i], err = probe.NewHessian(m32, &b, ref.W, h); err != nil {
-			log.Fatal(err)
-		}
-	}
 	type product struct {
 		name string
 		step float64
 		op   probe.Operator
 	}
 	var ops []product
-	for i, h := range hs {
-		ops = append(ops, product{"float32 central", h, h32[i]})
+	for _, h := range hs {
+		h32, err := probe.NewHessian(m32, &b, ref.W, h)
+		if err != nil {
+			log.Fatal(err)
+		}
+		ops = append(ops, product{"float32 central", h, h32})
 	}
 	for _, h := range fs {
 		ops = append(ops, product{"float64 forward", h, h64.Forward(h)})
